@@ -1,0 +1,166 @@
+"""Deployment settings, read from environment variables.
+
+One settings object describes a deployment; the Dagster definitions are built
+from it. Two profiles:
+
+- ``devnet`` (default): everything local. ``orchestrator dev`` starts the devnet
+  stack and exports its URLs and addresses into these variables before it
+  starts ``dagster dev``.
+- ``chain``: a real Madara chain settling on Ethereum, configured entirely from
+  the environment. Where the Madara orchestrator (Rust) has a variable with the
+  same meaning, its name is accepted too (``MADARA_ORCHESTRATOR_*``), so an
+  operator can switch without renaming anything.
+
+Secrets (the Ethereum key, the prover API key, the Slack webhook) are never
+copied into the settings: only the *name* of the variable that holds them is
+kept, and the Dagster layer passes it on as ``EnvVar(name)`` so the value never
+shows in the UI, in metadata or in logs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator_pipelines.errors import InvalidInputError
+
+
+def _env(name: str, madara: str | None = None) -> AliasChoices:
+    names = [f"ORCHESTRATOR_{name}"]
+    if madara:
+        names.append(f"MADARA_ORCHESTRATOR_{madara}")
+    return AliasChoices(*names)
+
+
+# Secret settings: (our variable, the Madara orchestrator's variable or None).
+SECRET_ENV_VARS: dict[str, tuple[str, str | None]] = {
+    "ethereum_private_key": ("ORCHESTRATOR_ETHEREUM_PRIVATE_KEY", "MADARA_ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"),
+    "atlantic_api_key": ("ORCHESTRATOR_ATLANTIC_API_KEY", "MADARA_ORCHESTRATOR_ATLANTIC_API_KEY"),
+    "slack_webhook_url": ("ORCHESTRATOR_SLACK_WEBHOOK_URL", None),
+}
+
+
+def secret_env_name(setting: str, environ: os._Environ[str] | dict[str, str] | None = None) -> str:
+    """The name of the environment variable that holds secret ``setting``.
+
+    Our own name wins when both are set; when neither is set our own name is
+    returned, so the error Dagster raises names the variable to set.
+    """
+    environ = os.environ if environ is None else environ
+    ours, madara = SECRET_ENV_VARS[setting]
+    if ours in environ or madara is None or madara not in environ:
+        return ours
+    return madara
+
+
+class Settings(BaseSettings):
+    """Every knob of a deployment; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    profile: Literal["devnet", "chain"] = Field("devnet", validation_alias=_env("PROFILE"))
+
+    # Madara (the chain being settled)
+    madara_rpc_url: str = Field("http://127.0.0.1:9944", validation_alias=_env("MADARA_RPC_URL", "MADARA_RPC_URL"))
+
+    # Ethereum (settlement and blobs)
+    ethereum_rpc_url: str = Field(
+        "http://127.0.0.1:8545", validation_alias=_env("ETHEREUM_RPC_URL", "ETHEREUM_SETTLEMENT_RPC_URL")
+    )
+    core_contract_address: str = Field(
+        "", validation_alias=_env("CORE_CONTRACT_ADDRESS", "STARKNET_CORE_CONTRACT_ADDRESS")
+    )
+    fact_registry_address: str = Field(
+        "", validation_alias=_env("FACT_REGISTRY_ADDRESS", "ATLANTIC_VERIFIER_CONTRACT_ADDRESS")
+    )
+    l1_confirmations: int = Field(1, ge=0, validation_alias=_env("L1_CONFIRMATIONS"))
+    max_fee_per_gas_gwei: float | None = Field(None, gt=0, validation_alias=_env("MAX_FEE_PER_GAS_GWEI"))
+    max_fee_per_blob_gas_gwei: float | None = Field(None, gt=0, validation_alias=_env("MAX_FEE_PER_BLOB_GAS_GWEI"))
+    l1_tx_timeout_s: int = Field(600, gt=0, validation_alias=_env("L1_TX_TIMEOUT_SECONDS"))
+
+    # Prover
+    prover: Literal["atlantic", "sharp"] = Field("atlantic", validation_alias=_env("PROVER"))
+    atlantic_service_url: str = Field(
+        "http://127.0.0.1:8585", validation_alias=_env("ATLANTIC_SERVICE_URL", "ATLANTIC_SERVICE_URL")
+    )
+    atlantic_network: str = Field("TESTNET", validation_alias=_env("ATLANTIC_NETWORK", "ATLANTIC_NETWORK"))
+    sharp_service_url: str = Field("", validation_alias=_env("SHARP_URL", "SHARP_URL"))
+    sharp_customer_id: str = Field("", validation_alias=_env("SHARP_CUSTOMER_ID", "SHARP_CUSTOMER_ID"))
+    prover_layout: str = Field("dynamic", validation_alias=_env("PROVER_LAYOUT", "ATLANTIC_LAYOUT"))
+    max_proof_attempts: int = Field(3, ge=1, validation_alias=_env("MAX_PROOF_ATTEMPTS"))
+
+    # SNOS
+    snos_runner: Literal["devnet", "external"] = Field("devnet", validation_alias=_env("SNOS_RUNNER"))
+    snos_command: str = Field("", validation_alias=_env("SNOS_COMMAND"))
+    snos_timeout_s: int = Field(3600, gt=0, validation_alias=_env("SNOS_TIMEOUT_SECONDS"))
+
+    # Batching
+    max_batch_blocks: int = Field(10, ge=1, validation_alias=_env("MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE"))
+    max_batch_age_s: int = Field(60, ge=1, validation_alias=_env("MAX_BATCH_AGE_SECONDS", "MAX_BATCH_TIME_SECONDS"))
+    max_blobs: int = Field(6, ge=1, le=9, validation_alias=_env("MAX_BLOBS", "MAX_NUM_BLOBS"))
+    min_block: int | None = Field(None, ge=0, validation_alias=_env("MIN_BLOCK", "MIN_BLOCK_NO_TO_PROCESS"))
+    max_block: int | None = Field(None, ge=0, validation_alias=_env("MAX_BLOCK", "MAX_BLOCK_NO_TO_PROCESS"))
+    max_batches_per_tick: int = Field(10, ge=1, validation_alias=_env("MAX_BATCHES_PER_TICK"))
+    max_unsettled_batches: int = Field(50, ge=1, validation_alias=_env("MAX_UNSETTLED_BATCHES"))
+
+    # Sensors
+    sensor_interval_s: int = Field(5, ge=1, validation_alias=_env("SENSOR_INTERVAL_SECONDS"))
+    stall_alert_minutes: int = Field(30, ge=1, validation_alias=_env("STALL_ALERT_MINUTES"))
+
+    # Artifacts
+    artifact_store: Literal["local", "s3"] = Field("local", validation_alias=_env("ARTIFACT_STORE"))
+    artifacts_dir: str = Field(".devnet/artifacts", validation_alias=_env("ARTIFACTS_DIR"))
+    s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "AWS_S3_BUCKET_NAME"))
+    s3_prefix: str = Field("", validation_alias=_env("S3_PREFIX"))
+    s3_endpoint_url: str | None = Field(None, validation_alias=_env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
+    aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
+
+    # Alerts
+    sns_topic_arn: str = Field("", validation_alias=_env("SNS_TOPIC_ARN", "AWS_SNS_ARN"))
+
+    @model_validator(mode="after")
+    def _check_profile(self) -> "Settings":
+        if self.min_block is not None and self.max_block is not None and self.max_block < self.min_block:
+            raise ValueError(f"max_block ({self.max_block}) is below min_block ({self.min_block})")
+        if self.profile == "chain":
+            missing = [
+                name
+                for name, value in (
+                    ("ORCHESTRATOR_CORE_CONTRACT_ADDRESS", self.core_contract_address),
+                    ("ORCHESTRATOR_FACT_REGISTRY_ADDRESS", self.fact_registry_address),
+                )
+                if not value
+            ]
+            if self.snos_runner == "external" and not self.snos_command:
+                missing.append("ORCHESTRATOR_SNOS_COMMAND")
+            if self.artifact_store == "s3" and not self.s3_bucket:
+                missing.append("ORCHESTRATOR_S3_BUCKET")
+            if self.prover == "sharp" and not self.sharp_service_url:
+                missing.append("ORCHESTRATOR_SHARP_URL")
+            if missing:
+                raise ValueError("the chain profile needs " + ", ".join(missing))
+        return self
+
+    @property
+    def sensors_running_by_default(self) -> bool:
+        """Devnet sensors start running; on a real chain an operator switches them on."""
+        return self.profile == "devnet"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Settings from the environment, with one readable line on a bad value."""
+    from pydantic import ValidationError
+
+    try:
+        if environ is None:
+            return Settings()
+        return Settings.model_validate(
+            {key: value for key, value in environ.items() if key.startswith(("ORCHESTRATOR_", "MADARA_ORCHESTRATOR_", "AWS_"))}
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        raise InvalidInputError(f"invalid orchestrator setting {where}: {error['msg']}") from None
