@@ -1,0 +1,250 @@
+"""Seeded block generator: the traffic of a small appchain, reproducible from a seed.
+
+Each block is drawn from ``random.Random(f"{seed}/{number}")`` and the current
+chain state, so the same seed gives the same chain, and a node restarted from its
+block log makes the same next block it would have made without the restart.
+
+What a block holds, as on a real Starknet chain:
+- ERC-20 transfers: writes to ``ERC20_balances`` slots (addresses computed like
+  Cairo storage variables: ``pedersen(sn_keccak("ERC20_balances"), account)``) of
+  the fee token and a few other tokens, the fee paid to the sequencer, and the
+  sender's nonce incremented;
+- deployments (new address with a class hash and constructor writes), account
+  deployments, Cairo 1 class declarations (class hash, compiled class hash), now
+  and then a deprecated Cairo 0 declaration, and class replacements;
+- every ``large_block_every``-th block, a bulk airdrop writing
+  ``large_block_storage_writes`` balance slots with full-width random values:
+  two felts per write in the DA encoding that compression cannot shrink, so the
+  batch holding it needs several blobs.
+
+Class hashes of the genesis contracts are fixed labels (they look like the usual
+OpenZeppelin classes); no class bodies exist on this chain.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import lru_cache
+
+from starknet_py.constants import ADDR_BOUND
+from starknet_py.hash.storage import get_storage_var_address
+from starknet_py.hash.utils import pedersen_hash
+
+from orchestrator_pipelines.devnet.starknet_node.config import NodeConfig
+from orchestrator_pipelines.devnet.starknet_node.diff import BlockDiff
+from orchestrator_pipelines.devnet.starknet_node.state import (
+    BlockContent,
+    ChainState,
+    GasPrices,
+    ResourcePrice,
+)
+
+FIELD_PRIME = 2**251 + 17 * 2**192 + 1
+
+STRK_FEE_TOKEN_ADDRESS = 0x04718F5A0FC34CC1AF16A1CDEE98FFB20C31F5CD61D6AB07201858F4287C938D
+ETH_FEE_TOKEN_ADDRESS = 0x049D36570D4E46F48E99674BD3FCC84644DDD6B96F7C741B1562B82F9E004DC7
+ERC20_CLASS_HASH = 0x04AD3C1DC8413453DB314497945B6903E1C766495A1E60492D44DA9C2A986E4B
+ERC20_COMPILED_CLASS_HASH = 0x01CC4B13F5E1E2F5B95E1A5C8F0A1B9C3D7E6F4A2B8C0D1E3F5A7B9C2D4E6F80
+ACCOUNT_CLASS_HASH = 0x061DAC032F228ABEF9C6626F995015233097AE253A7F72D68552DB02F2971B8F
+ACCOUNT_COMPILED_CLASS_HASH = 0x03A8B2F5C7D9E1F3A5B7C9D1E3F5A7B9C1D3E5F7A9B1C3D5E7F9A1B3C5D7E9F1
+LEGACY_PROXY_CLASS_HASH = 0x00D0E183745E9DAE3E4E78A8FFEDCCE0903FC4900BEACE4E0ABF192D4C202DA3
+
+GENESIS_TOKEN_COUNT = 3
+GENESIS_BALANCE = 10**24
+
+
+@lru_cache(maxsize=None)
+def storage_var_base(name: str) -> int:
+    """``sn_keccak(name)``: the base address of a Cairo storage variable (cached)."""
+    return get_storage_var_address(name)
+
+
+def storage_address(name: str, *keys: int) -> int:
+    """The storage address of ``name[keys...]``, as Cairo computes it."""
+    address = storage_var_base(name)
+    for key in keys:
+        address = pedersen_hash(address, key)
+    return address % ADDR_BOUND
+
+
+def balance_key(account: int) -> int:
+    return storage_address("ERC20_balances", account)
+
+
+class _BlockBuilder:
+    """One block in the making: reads see the block's own earlier writes."""
+
+    def __init__(self, state: ChainState, rng: random.Random, sequencer: int):
+        self.state = state
+        self.rng = rng
+        self.sequencer = sequencer
+        self.diff = BlockDiff()
+        self.transactions: list[int] = []
+        contracts = state.contracts()
+        self.accounts = [a for a, c in contracts.items() if c == ACCOUNT_CLASS_HASH]
+        self.tokens = [a for a, c in contracts.items() if c == ERC20_CLASS_HASH]
+        self.apps = [
+            a for a, c in contracts.items() if c not in (ACCOUNT_CLASS_HASH, ERC20_CLASS_HASH)
+        ]
+        self.app_classes = [
+            c for c in state.declared_classes() if c not in (ACCOUNT_CLASS_HASH, ERC20_CLASS_HASH)
+        ]
+
+    def storage(self, address: int, key: int) -> int:
+        pending = self.diff.storage.get(address, {}).get(key)
+        return pending if pending is not None else self.state.latest_storage(address, key)
+
+    def new_felt(self) -> int:
+        return self.rng.randrange(1, FIELD_PRIME)
+
+    def new_address(self) -> int:
+        return self.rng.randrange(2**128, ADDR_BOUND)
+
+    def move_balance(self, token: int, sender: int, recipient: int, amount: int) -> None:
+        sender_key, recipient_key = balance_key(sender), balance_key(recipient)
+        sender_balance = self.storage(token, sender_key)
+        amount = min(amount, sender_balance)
+        self.diff.write(token, sender_key, sender_balance - amount)
+        self.diff.write(token, recipient_key, self.storage(token, recipient_key) + amount)
+
+    def pay_fee(self, sender: int) -> None:
+        """A transaction: fee to the sequencer in STRK, nonce + 1, a transaction hash."""
+        self.move_balance(STRK_FEE_TOKEN_ADDRESS, sender, self.sequencer, self.rng.randrange(10**12, 10**15))
+        current = self.diff.nonces.get(sender, self.state.latest_nonce(sender))
+        self.diff.nonces[sender] = current + 1
+        self.transactions.append(self.new_felt())
+
+    def transfer(self) -> None:
+        sender = self.rng.choice(self.accounts)
+        token = self.rng.choice(self.tokens)
+        if self.rng.random() < 0.7:
+            recipient = self.rng.choice(self.accounts)
+        else:
+            recipient = self.new_address()
+        balance = self.storage(token, balance_key(sender))
+        self.move_balance(token, sender, recipient, self.rng.randrange(1, max(2, balance // 20)))
+        self.pay_fee(sender)
+
+    def deploy(self) -> None:
+        sender = self.rng.choice(self.accounts)
+        class_hash = self.rng.choice(self.app_classes) if self.app_classes else ERC20_CLASS_HASH
+        address = self.new_address()
+        self.diff.deployed[address] = class_hash
+        self.diff.write(address, storage_address("owner"), sender)
+        for name in self.rng.sample(["counter", "config", "paused", "fee_bps", "admin"], self.rng.randint(1, 3)):
+            self.diff.write(address, storage_address(name), self.rng.randrange(1, 2**64))
+        self.apps.append(address)
+        self.pay_fee(sender)
+
+    def deploy_account(self) -> None:
+        address = self.new_address()
+        funder = self.rng.choice(self.accounts)
+        self.move_balance(STRK_FEE_TOKEN_ADDRESS, funder, address, 10**18)
+        self.pay_fee(funder)
+        self.diff.deployed[address] = ACCOUNT_CLASS_HASH
+        self.diff.write(address, storage_address("Account_public_key"), self.new_felt())
+        self.pay_fee(address)
+        self.accounts.append(address)
+
+    def declare(self) -> None:
+        sender = self.rng.choice(self.accounts)
+        class_hash = self.new_felt()
+        if self.rng.random() < 0.2:
+            self.diff.deprecated_declared.append(class_hash)
+        else:
+            self.diff.declared[class_hash] = self.new_felt()
+        self.pay_fee(sender)
+
+    def replace_class(self) -> bool:
+        candidates = [a for a in self.apps if a not in self.diff.deployed]
+        if not candidates or len(self.app_classes) < 2:
+            return False
+        address = self.rng.choice(candidates)
+        current = self.state.contracts().get(address)
+        new_class = self.rng.choice([c for c in self.app_classes if c != current])
+        self.diff.replaced[address] = new_class
+        self.pay_fee(self.rng.choice(self.accounts))
+        return True
+
+    def airdrop(self, writes: int) -> None:
+        """The large-block transaction: many fresh balance slots, full-width random values.
+
+        The balance slot of a random recipient is a uniformly random storage
+        address, so the slot is drawn directly: hashing thousands of random
+        recipients with Pedersen would cost over a second per large block.
+        """
+        sender = self.rng.choice(self.accounts)
+        token = self.rng.choice([t for t in self.tokens if t != STRK_FEE_TOKEN_ADDRESS])
+        entries = self.diff.storage.setdefault(token, {})
+        for _ in range(writes):
+            entries[self.rng.randrange(2**128, ADDR_BOUND)] = self.rng.randrange(2**250, FIELD_PRIME)
+        self.pay_fee(sender)
+
+    def gas_prices(self) -> GasPrices:
+        l1_wei = self.rng.randrange(5 * 10**9, 40 * 10**9)
+        data_wei = self.rng.randrange(1, 10**6)
+        strk_per_eth = self.rng.randrange(2_000, 4_000)
+        return GasPrices(
+            l1_gas=ResourcePrice(wei=l1_wei, fri=l1_wei * strk_per_eth),
+            l1_data_gas=ResourcePrice(wei=data_wei, fri=data_wei * strk_per_eth),
+            l2_gas=ResourcePrice(wei=self.rng.randrange(10**4, 10**6), fri=self.rng.randrange(10**7, 10**9)),
+        )
+
+    def content(self) -> BlockContent:
+        return BlockContent(diff=self.diff, transactions=tuple(self.transactions), gas_prices=self.gas_prices())
+
+
+class BlockGenerator:
+    """Makes the genesis block and each following block from the seed and the chain state."""
+
+    def __init__(self, config: NodeConfig):
+        self.config = config
+
+    def rng(self, number: int) -> random.Random:
+        return random.Random(f"{self.config.seed}/{number}")
+
+    def is_large(self, number: int) -> bool:
+        every = self.config.large_block_every
+        return every > 0 and number > 0 and number % every == 0
+
+    def genesis(self) -> BlockContent:
+        """Declare the token and account classes, deploy the fee tokens, tokens and funded accounts."""
+        rng = self.rng(0)
+        diff = BlockDiff()
+        diff.declared[ERC20_CLASS_HASH] = ERC20_COMPILED_CLASS_HASH
+        diff.declared[ACCOUNT_CLASS_HASH] = ACCOUNT_COMPILED_CLASS_HASH
+        diff.deprecated_declared.append(LEGACY_PROXY_CLASS_HASH)
+        tokens = [STRK_FEE_TOKEN_ADDRESS, ETH_FEE_TOKEN_ADDRESS]
+        tokens += [rng.randrange(2**128, ADDR_BOUND) for _ in range(GENESIS_TOKEN_COUNT)]
+        accounts = [rng.randrange(2**128, ADDR_BOUND) for _ in range(self.config.genesis_accounts)]
+        for token in tokens:
+            diff.deployed[token] = ERC20_CLASS_HASH
+            diff.write(token, storage_address("ERC20_decimals"), 18)
+            diff.write(token, storage_address("ERC20_total_supply"), GENESIS_BALANCE * len(accounts))
+            for account in accounts:
+                diff.write(token, balance_key(account), GENESIS_BALANCE)
+        for account in accounts:
+            diff.deployed[account] = ACCOUNT_CLASS_HASH
+            diff.write(account, storage_address("Account_public_key"), rng.randrange(1, FIELD_PRIME))
+        transactions = tuple(rng.randrange(1, FIELD_PRIME) for _ in range(len(tokens) + len(accounts)))
+        builder = _BlockBuilder(ChainState(), rng, self.config.sequencer_address)
+        return BlockContent(diff=diff, transactions=transactions, gas_prices=builder.gas_prices())
+
+    def next_block(self, state: ChainState, number: int) -> BlockContent:
+        rng = self.rng(number)
+        builder = _BlockBuilder(state, rng, self.config.sequencer_address)
+        for _ in range(rng.randint(1, self.config.max_transactions_per_block)):
+            roll = rng.random()
+            if roll < 0.70:
+                builder.transfer()
+            elif roll < 0.80:
+                builder.deploy()
+            elif roll < 0.88:
+                builder.declare()
+            elif roll < 0.94:
+                builder.deploy_account()
+            elif not builder.replace_class():
+                builder.transfer()
+        if self.is_large(number) and self.config.large_block_storage_writes:
+            builder.airdrop(self.config.large_block_storage_writes)
+        return builder.content()
