@@ -405,6 +405,7 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
 class _Handler(BaseHTTPRequestHandler):
     server: "_HttpServer"
     protocol_version = "HTTP/1.1"
+    _request_body = b""
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and devnet logs stay readable
         return
@@ -428,10 +429,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(err.status, {"message": err.message, "error": phrase, "statusCode": err.status, **err.extra})
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        return self._request_body
 
     def _route(self, method: str) -> None:
+        # Read the whole body before answering, even an error: on a kept-alive
+        # connection unread bytes would be taken for the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._request_body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
@@ -439,6 +443,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._dispatch(method, path, query)
         except _ApiError as err:
             self._error(err)
+        except Exception as exc:  # a bug must still answer, or the client sees a dropped connection
+            self._error(_ApiError(500, f"devnet prover internal error: {type(exc).__name__}: {exc}"))
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self._route("GET")
