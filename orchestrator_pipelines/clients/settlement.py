@@ -1,0 +1,401 @@
+"""Settle a batch on Ethereum: one EIP-4844 blob transaction calling ``updateStateKzgDA``.
+
+The client reads the core contract's state (what is already settled, so that
+ordering and idempotency are decided by the chain), and sends the state
+update with its blobs. Before sending, the call is simulated with the same
+blob versioned hashes, so a contract rejection surfaces as a readable reason
+("updateStateKzgDA reverted: INVALID_PREVIOUS_ROOT") and costs no gas.
+Connection problems, timeouts and fee spikes above the configured caps are
+:class:`TransientError` (retry later); reverts are :class:`OrchestratorError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import ckzg
+import requests
+import rlp
+from eth_abi import decode as abi_decode
+from eth_account import Account
+from eth_account.typed_transactions.base import TRUSTED_SETUP
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import TimeExhausted, TransactionNotFound
+
+from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
+
+BLOB_SIZE = 131072
+KZG_PROOF_SIZE = 48
+GWEI = 10**9
+ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
+
+# The subset of the Starknet core contract's ABI that settlement uses (names and
+# types as in the contract deployed on Ethereum).
+CORE_CONTRACT_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "updateStateKzgDA",
+        "stateMutability": "nonpayable",
+        "inputs": [
+            {"name": "programOutput", "type": "uint256[]"},
+            {"name": "kzgProofs", "type": "bytes[]"},
+        ],
+        "outputs": [],
+    },
+    *(
+        {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": kind}]}
+        for name, kind in (
+            ("stateBlockNumber", "int256"),
+            ("stateRoot", "uint256"),
+            ("stateBlockHash", "uint256"),
+            ("programHash", "uint256"),
+            ("configHash", "uint256"),
+        )
+    ),
+    {
+        "type": "event",
+        "name": "LogStateUpdate",
+        "anonymous": False,
+        "inputs": [
+            {"name": "globalRoot", "type": "uint256", "indexed": False},
+            {"name": "blockNumber", "type": "int256", "indexed": False},
+            {"name": "blockHash", "type": "uint256", "indexed": False},
+        ],
+    },
+]
+FACT_REGISTRY_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": "isValid",
+        "stateMutability": "view",
+        "inputs": [{"name": "fact", "type": "bytes32"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    }
+]
+
+
+@dataclass(frozen=True)
+class CoreState:
+    """What the core contract says is settled."""
+
+    block_number: int
+    root: int
+    block_hash: int
+
+
+@dataclass(frozen=True)
+class SettlementReceipt:
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    effective_gas_price: int
+    blob_gas_used: int
+    blob_gas_price: int
+    fee_wei: int
+
+
+@functools.cache
+def _kzg_settings() -> Any:
+    return ckzg.load_trusted_setup(str(TRUSTED_SETUP), 0)
+
+
+def blob_versioned_hash(blob: bytes) -> bytes:
+    """EIP-4844 versioned hash of a blob: 0x01 || sha256(commitment)[1:]."""
+    commitment = ckzg.blob_to_kzg_commitment(bytes(blob), _kzg_settings())
+    return b"\x01" + hashlib.sha256(bytes(commitment)).digest()[1:]
+
+
+def decode_revert_reason(data: str | bytes | None) -> str | None:
+    """The string of a Solidity ``Error(string)`` revert payload, or None for other payloads."""
+    if data is None:
+        return None
+    raw = bytes(HexBytes(data))
+    if raw[:4] != ERROR_STRING_SELECTOR:
+        return None
+    try:
+        (reason,) = abi_decode(["string"], raw[4:])
+    except Exception:
+        return None
+    return str(reason)
+
+
+@contextmanager
+def _transient_on_io(what: str, url: str) -> Iterator[None]:
+    try:
+        yield
+    except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+        raise TransientError(f"{what}: Ethereum RPC {url} unreachable ({type(exc).__name__})") from exc
+    except TimeExhausted as exc:
+        raise TransientError(f"{what}: timed out ({exc})") from exc
+
+
+class SettlementClient:
+    """Reads and updates the Starknet core contract on an Ethereum JSON-RPC endpoint."""
+
+    def __init__(
+        self,
+        rpc_url: str,
+        private_key: str,
+        core_contract_address: str,
+        fact_registry_address: str | None = None,
+        confirmations: int = 1,
+        max_fee_per_gas_cap_wei: int | None = None,
+        max_fee_per_blob_gas_cap_wei: int | None = None,
+        tx_timeout_s: float = 120,
+        min_priority_fee_wei: int = GWEI,
+        poll_interval_s: float = 0.2,
+    ) -> None:
+        if confirmations < 1:
+            raise InvalidInputError(f"confirmations must be at least 1, got {confirmations}")
+        self.rpc_url = rpc_url
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        try:
+            self.account = Account.from_key(private_key)
+        except Exception:
+            raise InvalidInputError("settlement private key is not a valid secp256k1 key") from None
+        self.core_contract = self.w3.eth.contract(
+            address=_checksum(core_contract_address, "core_contract_address"), abi=CORE_CONTRACT_ABI
+        )
+        self.fact_registry = (
+            self.w3.eth.contract(
+                address=_checksum(fact_registry_address, "fact_registry_address"), abi=FACT_REGISTRY_ABI
+            )
+            if fact_registry_address
+            else None
+        )
+        self.confirmations = confirmations
+        self.max_fee_per_gas_cap_wei = max_fee_per_gas_cap_wei
+        self.max_fee_per_blob_gas_cap_wei = max_fee_per_blob_gas_cap_wei
+        self.tx_timeout_s = tx_timeout_s
+        self.min_priority_fee_wei = min_priority_fee_wei
+        self.poll_interval_s = poll_interval_s
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    # ---- reads -------------------------------------------------------------
+
+    def state(self) -> CoreState:
+        functions = self.core_contract.functions
+        with _transient_on_io("reading core contract state", self.rpc_url):
+            block = self.w3.eth.block_number  # read all three at one block
+            return CoreState(
+                block_number=int(functions.stateBlockNumber().call(block_identifier=block)),
+                root=int(functions.stateRoot().call(block_identifier=block)),
+                block_hash=int(functions.stateBlockHash().call(block_identifier=block)),
+            )
+
+    def program_hash(self) -> int:
+        with _transient_on_io("reading programHash", self.rpc_url):
+            return int(self.core_contract.functions.programHash().call())
+
+    def config_hash(self) -> int:
+        with _transient_on_io("reading configHash", self.rpc_url):
+            return int(self.core_contract.functions.configHash().call())
+
+    def is_fact_valid(self, fact: bytes) -> bool:
+        if self.fact_registry is None:
+            raise InvalidInputError("is_fact_valid needs fact_registry_address")
+        if len(fact) != 32:
+            raise InvalidInputError(f"fact must be 32 bytes, got {len(fact)}")
+        with _transient_on_io("reading the fact registry", self.rpc_url):
+            return bool(self.fact_registry.functions.isValid(bytes(fact)).call())
+
+    # ---- the state update -------------------------------------------------------------
+
+    def update_state_kzg_da(
+        self,
+        program_output: Sequence[int],
+        kzg_proofs: Sequence[bytes],
+        blobs: Sequence[bytes],
+    ) -> SettlementReceipt:
+        """Send ``updateStateKzgDA(programOutput, kzgProofs)`` with ``blobs`` attached and wait for it."""
+        _check_inputs(program_output, kzg_proofs, blobs)
+        what = "updateStateKzgDA"
+        data = self.core_contract.encode_abi(
+            "updateStateKzgDA", args=[[int(w) for w in program_output], [bytes(p) for p in kzg_proofs]]
+        )
+        versioned_hashes = [blob_versioned_hash(blob) for blob in blobs]
+        with _transient_on_io(what, self.rpc_url):
+            max_fee, priority_fee = self._gas_fees()
+            max_blob_fee = self._blob_gas_fee()
+            call = {
+                "from": self.address,
+                "to": self.core_contract.address,
+                "data": data,
+                "type": "0x3",
+                "maxFeePerGas": hex(max_fee),
+                "maxPriorityFeePerGas": hex(priority_fee),
+                "maxFeePerBlobGas": hex(max_blob_fee),
+                "blobVersionedHashes": ["0x" + h.hex() for h in versioned_hashes],
+            }
+            self._simulate(call, what)
+            gas_estimate = int(self._rpc("eth_estimateGas", [call], what), 16)
+            tx = {
+                "type": 3,
+                "chainId": self.w3.eth.chain_id,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "to": self.core_contract.address,
+                "value": 0,
+                "data": data,
+                "gas": gas_estimate * 6 // 5 + 20_000,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": priority_fee,
+                "maxFeePerBlobGas": max_blob_fee,
+            }
+            tx_hash = self._send_raw(self._sign_blob_transaction(tx, blobs, versioned_hashes), what)
+        return self.wait_for_transaction(tx_hash)
+
+    def wait_for_transaction(self, tx_hash: str | bytes) -> SettlementReceipt:
+        """Wait until ``tx_hash`` is mined with ``confirmations`` blocks; raise if it failed."""
+        tx_hash_hex = HexBytes(tx_hash).to_0x_hex()
+        deadline = time.monotonic() + self.tx_timeout_s
+        with _transient_on_io(f"waiting for {tx_hash_hex}", self.rpc_url):
+            receipt = None
+            while True:
+                if receipt is None:
+                    try:
+                        receipt = self.w3.eth.get_transaction_receipt(tx_hash_hex)
+                    except TransactionNotFound:
+                        receipt = None
+                if receipt is not None:
+                    if receipt["status"] != 1:
+                        raise OrchestratorError(
+                            f"transaction {tx_hash_hex} failed on chain in block {receipt['blockNumber']}"
+                        )
+                    if self.w3.eth.block_number >= receipt["blockNumber"] + self.confirmations - 1:
+                        # Re-read: the transaction may have been reorganised out meanwhile.
+                        receipt = self.w3.eth.get_transaction_receipt(tx_hash_hex)
+                        return _settlement_receipt(receipt)
+                if time.monotonic() >= deadline:
+                    state = "not mined" if receipt is None else f"mined in block {receipt['blockNumber']} but not confirmed"
+                    raise TransientError(
+                        f"transaction {tx_hash_hex} {state} after {self.tx_timeout_s} s "
+                        f"({self.confirmations} confirmation(s) required)"
+                    )
+                time.sleep(self.poll_interval_s)
+
+    # ---- internals -------------------------------------------------------------
+
+    def _rpc(self, method: str, params: list[Any], what: str) -> Any:
+        response = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        error = response.get("error")
+        if error:
+            message = error.get("message", "") if isinstance(error, dict) else str(error)
+            raise OrchestratorError(f"{what}: {method} failed: {message}")
+        return response["result"]
+
+    def _simulate(self, call: dict[str, Any], what: str) -> None:
+        response = self.w3.provider.make_request("eth_call", [call, "latest"])  # type: ignore[arg-type]
+        error = response.get("error")
+        if not error:
+            return
+        if not isinstance(error, dict):
+            raise OrchestratorError(f"{what} simulation failed: {error}")
+        reason = decode_revert_reason(error.get("data"))
+        message = str(error.get("message", ""))
+        if reason is None and "revert" in message:
+            reason = message.split("reverted", 1)[-1].lstrip(": ").strip() or None
+        if reason is not None:
+            raise OrchestratorError(f"{what} reverted: {reason}")
+        raise OrchestratorError(f"{what} simulation failed: {message}")
+
+    def _sign_blob_transaction(self, tx: dict[str, Any], blobs: Sequence[bytes], versioned_hashes: list[bytes]) -> bytes:
+        """The EIP-4844 network form: 0x03 || rlp([signed tx fields, blobs, commitments, proofs]).
+
+        eth-account can attach the sidecar itself, but it reloads the KZG trusted
+        setup twice per signature (seconds of CPU); the setup loaded once per
+        process does the same work in milliseconds.
+        """
+        signed = self.account.sign_transaction({**tx, "blobVersionedHashes": versioned_hashes})
+        raw = bytes(signed.raw_transaction)
+        if raw[0] != 3:
+            raise OrchestratorError(f"expected a type-3 transaction after signing, got type {raw[0]}")
+        settings = _kzg_settings()
+        commitments = [bytes(ckzg.blob_to_kzg_commitment(bytes(b), settings)) for b in blobs]
+        proofs = [
+            bytes(ckzg.compute_blob_kzg_proof(bytes(b), c, settings)) for b, c in zip(blobs, commitments)
+        ]
+        body = rlp.decode(raw[1:])
+        return b"\x03" + rlp.encode([body, [bytes(b) for b in blobs], commitments, proofs])
+
+    def _send_raw(self, raw: bytes, what: str) -> str:
+        result = self._rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()], what)
+        return str(result)
+
+    def _gas_fees(self) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas): twice the base fee plus the recent median tip."""
+        base_fee = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
+        history = self.w3.eth.fee_history(5, "latest", [50])
+        tips = sorted(int(r[0]) for r in history.get("reward", []) if r)
+        priority_fee = max(tips[len(tips) // 2] if tips else 0, self.min_priority_fee_wei)
+        max_fee = 2 * base_fee + priority_fee
+        cap = self.max_fee_per_gas_cap_wei
+        if cap is not None:
+            if base_fee + priority_fee > cap:
+                raise TransientError(
+                    f"gas too expensive: base fee {base_fee} + tip {priority_fee} wei exceeds "
+                    f"max_fee_per_gas_cap_wei={cap}"
+                )
+            max_fee = min(max_fee, cap)
+        return max_fee, priority_fee
+
+    def _blob_gas_fee(self) -> int:
+        """maxFeePerBlobGas: twice the current blob base fee, so two full blocks of growth still fit."""
+        blob_base_fee = int(self.w3.eth.blob_base_fee)
+        max_blob_fee = max(2 * blob_base_fee, 1)
+        cap = self.max_fee_per_blob_gas_cap_wei
+        if cap is not None:
+            if blob_base_fee > cap:
+                raise TransientError(
+                    f"blob gas too expensive: blob base fee {blob_base_fee} wei exceeds "
+                    f"max_fee_per_blob_gas_cap_wei={cap}"
+                )
+            max_blob_fee = min(max_blob_fee, cap)
+        return max_blob_fee
+
+
+def _checksum(address: str, field: str) -> str:
+    try:
+        return str(Web3.to_checksum_address(address))
+    except ValueError:
+        raise InvalidInputError(f"{field} is not an Ethereum address: {address!r}") from None
+
+
+def _check_inputs(program_output: Sequence[int], kzg_proofs: Sequence[bytes], blobs: Sequence[bytes]) -> None:
+    if not blobs:
+        raise InvalidInputError("updateStateKzgDA needs at least one blob")
+    if len(kzg_proofs) != len(blobs):
+        raise InvalidInputError(f"{len(kzg_proofs)} KZG proofs for {len(blobs)} blobs")
+    for i, blob in enumerate(blobs):
+        if len(blob) != BLOB_SIZE:
+            raise InvalidInputError(f"blob {i} is {len(blob)} bytes, expected {BLOB_SIZE}")
+    for i, proof in enumerate(kzg_proofs):
+        if len(proof) != KZG_PROOF_SIZE:
+            raise InvalidInputError(f"KZG proof {i} is {len(proof)} bytes, expected {KZG_PROOF_SIZE}")
+    for i, word in enumerate(program_output):
+        if not 0 <= int(word) < 2**256:
+            raise InvalidInputError(f"program output word {i} does not fit in uint256: {word}")
+
+
+def _settlement_receipt(receipt: Any) -> SettlementReceipt:
+    gas_used = int(receipt["gasUsed"])
+    effective_gas_price = int(receipt["effectiveGasPrice"])
+    blob_gas_used = int(receipt.get("blobGasUsed", 0) or 0)
+    blob_gas_price = int(receipt.get("blobGasPrice", 0) or 0)
+    return SettlementReceipt(
+        tx_hash=HexBytes(receipt["transactionHash"]).to_0x_hex(),
+        block_number=int(receipt["blockNumber"]),
+        gas_used=gas_used,
+        effective_gas_price=effective_gas_price,
+        blob_gas_used=blob_gas_used,
+        blob_gas_price=blob_gas_price,
+        fee_wei=gas_used * effective_gas_price + blob_gas_used * blob_gas_price,
+    )

@@ -1,0 +1,114 @@
+"""Reproducible build of the devnet settlement contracts.
+
+The compiled artifacts are committed under ``contracts_build/`` so that running
+the devnet never needs a compiler; this module rebuilds them from
+``contracts/*.sol`` with the pinned solc (npm ``solc``, via ``solcjs
+--standard-json``) and fixed settings, and a test checks that a rebuild gives
+byte-identical bytecode, so the committed artifacts cannot drift from the
+sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from orchestrator_pipelines.devnet.tools import REPO_ROOT, find_node_tool
+from orchestrator_pipelines.errors import OrchestratorError
+
+CONTRACTS_DIR = REPO_ROOT / "contracts"
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "contracts_build"
+CONTRACT_NAMES = ("FactRegistry", "StarknetCoreContract")
+COMPILER_VERSION = "0.8.28+commit.7893614a"
+SETTINGS: dict[str, Any] = {
+    "optimizer": {"enabled": True, "runs": 200},
+    "evmVersion": "cancun",
+    "metadata": {"bytecodeHash": "none"},
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}},
+}
+
+
+def _source_key(name: str) -> str:
+    return f"contracts/{name}.sol"
+
+
+def _run_solcjs(standard_input: dict[str, Any]) -> dict[str, Any]:
+    solcjs = find_node_tool("solcjs", "ORCHESTRATOR_SOLCJS_BIN")
+    version = subprocess.run([str(solcjs), "--version"], capture_output=True, text=True, check=True).stdout
+    if not version.strip().startswith(COMPILER_VERSION):
+        raise OrchestratorError(f"solcjs at {solcjs} is {version.strip()!r}, the build needs {COMPILER_VERSION}")
+    completed = subprocess.run(
+        [str(solcjs), "--standard-json"],
+        input=json.dumps(standard_input, sort_keys=True),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
+    if completed.returncode != 0:
+        raise OrchestratorError(f"solcjs failed (exit {completed.returncode}): {completed.stderr.strip()[:500]}")
+    # solcjs prints a license banner or warnings before the JSON on some versions.
+    text = completed.stdout
+    return json.loads(text[text.index("{") :])
+
+
+def compile_contracts() -> dict[str, dict[str, Any]]:
+    """Compile ``contracts/*.sol`` and return one artifact dict per contract name."""
+    sources: dict[str, str] = {}
+    for name in CONTRACT_NAMES:
+        path = CONTRACTS_DIR / f"{name}.sol"
+        if not path.is_file():
+            raise OrchestratorError(f"contract source {path} is missing")
+        sources[_source_key(name)] = path.read_text(encoding="utf-8")
+    output = _run_solcjs(
+        {
+            "language": "Solidity",
+            "sources": {key: {"content": content} for key, content in sources.items()},
+            "settings": SETTINGS,
+        }
+    )
+    errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        first = errors[0].get("formattedMessage") or errors[0].get("message", "")
+        raise OrchestratorError(f"solc reported {len(errors)} error(s): {first.strip().splitlines()[0]}")
+
+    artifacts: dict[str, dict[str, Any]] = {}
+    for name in CONTRACT_NAMES:
+        key = _source_key(name)
+        compiled = output["contracts"][key][name]
+        artifacts[name] = {
+            "contract_name": name,
+            "source_path": key,
+            "source_sha256": hashlib.sha256(sources[key].encode("utf-8")).hexdigest(),
+            "compiler_version": COMPILER_VERSION,
+            "settings": SETTINGS,
+            "abi": compiled["abi"],
+            "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
+            "deployed_bytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
+        }
+    return artifacts
+
+
+def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR) -> list[Path]:
+    """Write each artifact as ``<directory>/<Name>.json`` (stable formatting for clean diffs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, artifact in sorted(artifacts.items()):
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps(artifact, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def load_artifact(name: str) -> dict[str, Any]:
+    """Read the committed artifact of contract ``name`` (e.g. ``"StarknetCoreContract"``)."""
+    path = ARTIFACTS_DIR / f"{name}.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise OrchestratorError(
+            f"contract artifact {path} is missing; run `orchestrator devnet build-contracts`"
+        ) from None
