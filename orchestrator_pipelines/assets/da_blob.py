@@ -1,0 +1,108 @@
+"""``da_blob``: EIP-4844 blobs of the batch's DA data, with KZG commitments and proofs at x_0."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from orchestrator_pipelines.assets.common import (
+    DA_FELTS,
+    GROUP,
+    KZG,
+    PROGRAM_OUTPUT,
+    TRANSIENT_RETRY,
+    Stopwatch,
+    blob_name,
+    fail_fast_on_bad_data,
+    hex32,
+    load_manifest,
+    range_metadata,
+    read_json,
+    write_json,
+)
+from orchestrator_pipelines.clients.artifacts import batch_key
+from orchestrator_pipelines.errors import OrchestratorError
+from orchestrator_pipelines.partitions import batches_partitions
+from orchestrator_pipelines.starknet import kzg
+from orchestrator_pipelines.starknet.blob import blob_to_hex, felts_to_blobs
+from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output
+from resources.artifacts import ArtifactStoreResource
+from resources.policy import PipelinePolicyResource
+
+BLOBS_MATCH_CHECK = "blob_evaluations_match_os_output"
+
+
+@asset(
+    partitions_def=batches_partitions,
+    group_name=GROUP,
+    deps=["batch", "snos_output"],
+    retry_policy=TRANSIENT_RETRY,
+    kinds={"ethereum"},
+    check_specs=[
+        AssetCheckSpec(
+            BLOBS_MATCH_CHECK,
+            asset="da_blob",
+            blocking=True,
+            description="Each blob's KZG commitment and p(x_0) equal what the OS output commits to; "
+            "a mismatch would revert updateStateKzgDA on L1.",
+        )
+    ],
+    description="The batch's DA felts as EIP-4844 blobs (evaluation form), their KZG commitments, versioned "
+    "hashes and point-evaluation proofs at the x_0 of the OS output.",
+)
+def da_blob(
+    context: AssetExecutionContext, artifacts: ArtifactStoreResource, policy: PipelinePolicyResource
+) -> MaterializeResult:
+    key = context.partition_key
+    store = artifacts.store()
+    watch = Stopwatch()
+    with fail_fast_on_bad_data(context):
+        manifest = load_manifest(store, key)
+        felts = [int(felt, 16) for felt in read_json(store, key, DA_FELTS)]
+        output = parse_os_output([int(f, 16) for f in read_json(store, key, PROGRAM_OUTPUT)["program_output"]])
+        if output.kzg is None:
+            raise OrchestratorError("the OS output has no KZG DA segment (use_kzg_da = 0)")
+        blobs = felts_to_blobs(felts, max_blobs=policy.max_blobs)
+        commitments = [kzg.blob_to_commitment(blob) for blob in blobs]
+        proofs, ys = zip(*(kzg.compute_point_proof(blob, output.kzg.x0) for blob in blobs))
+    blob_uris = [store.put_bytes(batch_key(key, blob_name(i)), blob_to_hex(blob).encode()) for i, blob in enumerate(blobs)]
+    kzg_uri = write_json(
+        store,
+        key,
+        KZG,
+        {
+            "x0": hex(output.kzg.x0),
+            "commitments": ["0x" + c.hex() for c in commitments],
+            "versioned_hashes": ["0x" + kzg.versioned_hash(c).hex() for c in commitments],
+            "proofs": ["0x" + p.hex() for p in proofs],
+            "y_values": [hex(y) for y in ys],
+        },
+    )
+    try:
+        check_blobs_against_output(output, blobs)
+        check = AssetCheckResult(check_name=BLOBS_MATCH_CHECK, passed=True, metadata={"blobs": len(blobs)})
+    except OrchestratorError as exc:
+        check = AssetCheckResult(
+            check_name=BLOBS_MATCH_CHECK, passed=False, severity=AssetCheckSeverity.ERROR,
+            description=str(exc), metadata={"blobs": len(blobs), "os_output_blobs": len(output.kzg.commitments)},
+        )
+    return MaterializeResult(
+        metadata={
+            **range_metadata(manifest),
+            "blob_count": len(blobs),
+            "da_felts": len(felts),
+            "x0": hex32(output.kzg.x0),
+            "versioned_hashes": MetadataValue.json(["0x" + kzg.versioned_hash(c).hex() for c in commitments]),
+            "kzg": MetadataValue.url(kzg_uri),
+            "blobs": MetadataValue.json(blob_uris),
+            "duration_s": watch.seconds,
+        },
+        check_results=[check],
+    )

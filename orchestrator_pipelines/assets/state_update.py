@@ -1,0 +1,144 @@
+"""``state_update``: the batch settled on Ethereum by one ``updateStateKzgDA`` blob transaction.
+
+Never sent twice, never out of order — both decided by the chain, not by
+memory: before sending, the core contract's ``stateBlockNumber`` is read; if it
+already covers this batch the state update is recorded and nothing is sent; if
+it is not exactly at the block before this batch, the step fails without
+sending. The transaction hash is written to the artifact store the moment it is
+broadcast, so a retried step waits for that transaction instead of sending a
+second one.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    MaterializeResult,
+    asset,
+)
+
+from orchestrator_pipelines.assets.common import (
+    GROUP,
+    KZG,
+    PROGRAM_OUTPUT,
+    SETTLEMENT_TX,
+    TRANSIENT_RETRY,
+    Stopwatch,
+    blob_name,
+    fail_fast_on_bad_data,
+    hex32,
+    load_manifest,
+    range_metadata,
+    read_json,
+    write_json,
+)
+from orchestrator_pipelines.clients.artifacts import batch_key
+from orchestrator_pipelines.errors import OrchestratorError
+from orchestrator_pipelines.partitions import batches_partitions
+from orchestrator_pipelines.starknet.blob import blob_from_hex
+from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output
+from resources.artifacts import ArtifactStoreResource
+from resources.ethereum import SettlementResource
+
+ROOT_CHECK = "onchain_root_matches_os_output"
+
+
+@asset(
+    partitions_def=batches_partitions,
+    group_name=GROUP,
+    deps=["proof", "da_blob"],
+    retry_policy=TRANSIENT_RETRY,
+    kinds={"ethereum"},
+    check_specs=[
+        AssetCheckSpec(
+            ROOT_CHECK,
+            asset="state_update",
+            description="After settlement the core contract's state (root, block number, block hash) "
+            "equals the OS output's final state.",
+        )
+    ],
+    description="updateStateKzgDA(programOutput, kzgProofs) sent as an EIP-4844 blob transaction and mined "
+    "with the configured confirmations; strictly in batch order.",
+)
+def state_update(
+    context: AssetExecutionContext, settlement: SettlementResource, artifacts: ArtifactStoreResource
+) -> MaterializeResult:
+    key = context.partition_key
+    store = artifacts.store()
+    watch = Stopwatch()
+    client = settlement.client()
+    with fail_fast_on_bad_data(context):
+        manifest = load_manifest(store, key)
+        output_felts = [int(f, 16) for f in read_json(store, key, PROGRAM_OUTPUT)["program_output"]]
+        output = parse_os_output(output_felts)
+        before = client.state()
+        receipt = None
+        if before.block_number < manifest.last_block:
+            receipt = _settle(context, client, store, key, manifest.first_block, before.block_number, output, output_felts)
+        after = client.state()
+    settled_at = time.time()
+    metadata = {
+        **range_metadata(manifest),
+        "already_on_chain": receipt is None,
+        "l1_state_block_number": after.block_number,
+        "l1_state_root": hex32(after.root),
+        "block_to_settled_s": round(settled_at - manifest.last_block_timestamp, 3),
+        "duration_s": watch.seconds,
+    }
+    if receipt is not None:
+        metadata.update(
+            tx_hash=receipt.tx_hash,
+            l1_block=receipt.block_number,
+            gas_used=receipt.gas_used,
+            effective_gas_price_wei=receipt.effective_gas_price,
+            blob_gas_used=receipt.blob_gas_used,
+            blob_gas_price_wei=receipt.blob_gas_price,
+            fee_wei=receipt.fee_wei,
+            blob_count=len(output.kzg.commitments) if output.kzg else 0,
+        )
+    matches = after.block_number > manifest.last_block or (
+        after.block_number == manifest.last_block and after.root == output.final_root
+        and after.block_hash == output.new_block_hash
+    )
+    check = AssetCheckResult(
+        check_name=ROOT_CHECK,
+        passed=matches,
+        severity=AssetCheckSeverity.ERROR,
+        metadata={"os_output_final_root": hex32(output.final_root), "l1_state_root": hex32(after.root)},
+        description=None if matches else "the core contract's state differs from the OS output after settlement",
+    )
+    return MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def _settle(context, client, store, key, first_block, chain_block, output, output_felts):
+    """Send (or resume) this batch's state update; the chain must be right before the batch."""
+    sent = _previous_transaction(store, key)
+    if sent is not None:
+        context.log.info(f"batch {key}: waiting for the already broadcast transaction {sent}")
+        return client.wait_for_transaction(sent)
+    if chain_block != first_block - 1:
+        raise OrchestratorError(
+            f"out of order: the batch starts at block {first_block} but the core contract is at block "
+            f"{chain_block}; earlier batches must settle first"
+        )
+    kzg_data = read_json(store, key, KZG)
+    blobs = [blob_from_hex(store.get_bytes(batch_key(key, blob_name(i))).decode()) for i in range(len(kzg_data["proofs"]))]
+    check_blobs_against_output(output, blobs)
+    proofs = [bytes.fromhex(p[2:]) for p in kzg_data["proofs"]]
+
+    def record(tx_hash: str) -> None:
+        write_json(store, key, SETTLEMENT_TX, {"tx_hash": tx_hash, "sent_at": time.time()})
+        context.log.info(f"batch {key}: updateStateKzgDA broadcast as {tx_hash}")
+
+    return client.update_state_kzg_da(output_felts, proofs, blobs, on_sent=record)
+
+
+def _previous_transaction(store, key) -> str | None:
+    if not store.exists(batch_key(key, SETTLEMENT_TX)):
+        return None
+    return read_json(store, key, SETTLEMENT_TX)["tx_hash"]

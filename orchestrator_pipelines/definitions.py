@@ -1,0 +1,118 @@
+"""The code location: assets, jobs, sensors and resources for one deployment profile.
+
+``defs`` is what ``dagster dev``, ``dagster code-server`` and the tests load.
+It is built from :class:`~orchestrator_pipelines.config.Settings` (environment
+variables), so the same code serves the devnet and a real chain; secrets reach
+the resources only as ``EnvVar`` references.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import DefaultSensorStatus, Definitions, EnvVar
+
+from orchestrator_pipelines.assets import BATCH_ASSETS
+from orchestrator_pipelines.config import Settings, load_settings, secret_env_name
+from orchestrator_pipelines.jobs import ALL_JOBS
+from resources import (
+    AlertsResource,
+    ArtifactStoreResource,
+    MadaraRpcResource,
+    PipelinePolicyResource,
+    ProverResource,
+    SettlementResource,
+    SnosRunnerResource,
+)
+from sensors import (
+    build_batching_sensor,
+    build_proof_sensor,
+    build_run_failure_alert_sensor,
+    build_settlement_sensor,
+)
+
+
+def build_resources(settings: Settings) -> dict[str, object]:
+    optional_secret = lambda name: EnvVar(secret_env_name(name))  # noqa: E731
+    return {
+        "madara": MadaraRpcResource(rpc_url=settings.madara_rpc_url),
+        "snos": SnosRunnerResource(
+            kind=settings.snos_runner,
+            madara_rpc_url=settings.madara_rpc_url,
+            command=settings.snos_command,
+            timeout_s=settings.snos_timeout_s,
+            max_blobs=settings.max_blobs,
+        ),
+        "prover": ProverResource(
+            kind=settings.prover,
+            service_url=settings.sharp_service_url if settings.prover == "sharp" else settings.atlantic_service_url,
+            api_key=optional_secret("atlantic_api_key") if settings.prover == "atlantic" else "",
+            network=settings.atlantic_network,
+            layout=settings.prover_layout,
+            customer_id=settings.sharp_customer_id,
+        ),
+        "settlement": SettlementResource(
+            rpc_url=settings.ethereum_rpc_url,
+            private_key=optional_secret("ethereum_private_key"),
+            core_contract_address=settings.core_contract_address,
+            fact_registry_address=settings.fact_registry_address,
+            confirmations=settings.l1_confirmations,
+            max_fee_per_gas_gwei=settings.max_fee_per_gas_gwei,
+            max_fee_per_blob_gas_gwei=settings.max_fee_per_blob_gas_gwei,
+            tx_timeout_s=settings.l1_tx_timeout_s,
+        ),
+        "artifacts": ArtifactStoreResource(
+            kind=settings.artifact_store,
+            local_dir=str(Path(settings.artifacts_dir).resolve()),
+            s3_bucket=settings.s3_bucket,
+            s3_prefix=settings.s3_prefix,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.aws_region,
+        ),
+        "policy": PipelinePolicyResource(
+            max_batch_blocks=settings.max_batch_blocks,
+            max_batch_age_s=settings.max_batch_age_s,
+            max_blobs=settings.max_blobs,
+            min_block=settings.min_block,
+            max_block=settings.max_block,
+            max_batches_per_tick=settings.max_batches_per_tick,
+            max_unsettled_batches=settings.max_unsettled_batches,
+            max_proof_attempts=settings.max_proof_attempts,
+            stall_alert_minutes=settings.stall_alert_minutes,
+        ),
+        "alerts": AlertsResource(
+            sns_topic_arn=settings.sns_topic_arn,
+            sns_endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.aws_region,
+            slack_webhook_url=(
+                EnvVar(secret_env_name("slack_webhook_url"))
+                if _is_set(secret_env_name("slack_webhook_url"))
+                else ""
+            ),
+        ),
+    }
+
+
+def _is_set(name: str) -> bool:
+    import os
+
+    return bool(os.environ.get(name))
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    status = DefaultSensorStatus.RUNNING if settings.sensors_running_by_default else DefaultSensorStatus.STOPPED
+    interval = settings.sensor_interval_s
+    return Definitions(
+        assets=BATCH_ASSETS,
+        jobs=ALL_JOBS,
+        sensors=[
+            build_batching_sensor(interval, status),
+            build_proof_sensor(interval, status),
+            build_settlement_sensor(interval, status),
+            build_run_failure_alert_sensor(status),
+        ],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions(load_settings())

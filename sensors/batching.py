@@ -1,0 +1,132 @@
+"""The batching sensor: watches the chain head and closes batches.
+
+Per tick: read the head, summarize the blocks after the last closed batch
+(header + state-update size), apply the closing rules of
+``orchestrator_pipelines.batching``, write each closed batch's manifest to the
+artifact store, then add the partitions and request one ``prepare_batch`` run
+per batch (run key = batch key) in a single ``SensorResult``.
+
+No run storm on first start: the first block is the one after what the core
+contract already settled (or MIN_BLOCK), at most ``max_batches_per_tick``
+batches close per tick, and no new batch closes while
+``max_unsettled_batches`` are still waiting for settlement.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+
+from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
+from orchestrator_pipelines.batching import BlockSummary, close_batches, da_felts_upper_bound
+from orchestrator_pipelines.clients.artifacts import batch_key
+from orchestrator_pipelines.jobs import prepare_batch_job
+from orchestrator_pipelines.partitions import (
+    batch_index,
+    batch_partition_key,
+    batches_partitions,
+    last_batch_key,
+    latest_materialized_key,
+)
+from orchestrator_pipelines.starknet.state_update import StateUpdate
+from resources.artifacts import ArtifactStoreResource
+from resources.ethereum import SettlementResource
+from resources.madara_rpc import MadaraRpcResource
+from resources.policy import PipelinePolicyResource
+from sensors.cursor import dump_cursor, load_cursor
+
+FIRST_BLOCK_TAG = "orchestrator/first_block"
+LAST_BLOCK_TAG = "orchestrator/last_block"
+
+
+def summarize(update: StateUpdate, number: int, timestamp: int, version: str) -> BlockSummary:
+    diff = update.state_diff
+    writes: dict[int, int] = {}
+    for entry in diff.storage_diffs:
+        writes[entry.address] = writes.get(entry.address, 0) + len(entry.storage_entries)
+    contracts = {n.contract_address for n in diff.nonces}
+    class_changes = {d.address for d in diff.deployed_contracts} | {r.contract_address for r in diff.replaced_classes}
+    bound = da_felts_upper_bound(writes, contracts | class_changes, class_changes, len(diff.declared_classes))
+    return BlockSummary(number=number, timestamp=timestamp, starknet_version=version, da_felts_bound=bound)
+
+
+def _start(context: SensorEvaluationContext, store, settlement: SettlementResource, policy) -> tuple[int, int]:
+    """Where batching resumes: after the newest batch, else after what L1 already has."""
+    newest = last_batch_key(context.instance)
+    if newest is not None:
+        return load_manifest(store, newest).last_block + 1, batch_index(newest) + 1
+    settled = settlement.client().state().block_number
+    return max(policy.min_block or 0, settled + 1), 0
+
+
+def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
+    @sensor(
+        name="batching_sensor",
+        job=prepare_batch_job,
+        minimum_interval_seconds=interval_s,
+        default_status=default_status,
+        description="Closes batches from new Madara blocks (max blocks, max age, max blobs, version change) "
+        "and requests their preparation.",
+    )
+    def batching_sensor(
+        context: SensorEvaluationContext,
+        madara: MadaraRpcResource,
+        artifacts: ArtifactStoreResource,
+        settlement: SettlementResource,
+        policy: PipelinePolicyResource,
+    ):
+        store = artifacts.store()
+        cursor = load_cursor(context.cursor)
+        if "next_block" not in cursor:
+            cursor["next_block"], cursor["next_index"] = _start(context, store, settlement, policy)
+        next_block, next_index = cursor["next_block"], cursor["next_index"]
+
+        settled = latest_materialized_key(context.instance, "state_update")
+        waiting = next_index - (batch_index(settled) + 1 if settled else 0)
+        if waiting >= policy.max_unsettled_batches:
+            return SensorResult(skip_reason=SkipReason(f"{waiting} batches wait for settlement"), cursor=dump_cursor(cursor))
+
+        client = madara.client()
+        head = client.head()
+        last = head if policy.max_block is None else min(head, policy.max_block)
+        budget = policy.max_batches_per_tick * policy.max_batch_blocks
+        last = min(last, next_block + budget - 1)
+        if last < next_block:
+            return SensorResult(skip_reason=SkipReason(f"no new block after {next_block - 1}"), cursor=dump_cursor(cursor))
+
+        blocks = []
+        for number in range(next_block, last + 1):
+            header = client.block(number)
+            blocks.append(summarize(client.state_update(number), number, header.timestamp, header.starknet_version))
+        manifests = close_batches(blocks, policy.batch_policy(), first_index=next_index, now=time.time())
+        manifests = manifests[: policy.max_batches_per_tick]
+        if not manifests:
+            return SensorResult(
+                skip_reason=SkipReason(f"batch from block {next_block} still open (head {head})"),
+                cursor=dump_cursor(cursor),
+            )
+
+        keys, requests = [], []
+        for manifest in manifests:
+            key = batch_partition_key(manifest.index)
+            store.put_bytes(batch_key(key, MANIFEST), manifest.to_json())
+            keys.append(key)
+            requests.append(
+                RunRequest(
+                    run_key=f"prepare-{key}",
+                    partition_key=key,
+                    tags={FIRST_BLOCK_TAG: str(manifest.first_block), LAST_BLOCK_TAG: str(manifest.last_block)},
+                )
+            )
+            context.log.info(
+                f"batch {key}: blocks {manifest.first_block}..{manifest.last_block} ({manifest.close_reason})"
+            )
+        cursor = {"next_block": manifests[-1].last_block + 1, "next_index": manifests[-1].index + 1}
+        return SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[batches_partitions.build_add_request(keys)],
+            cursor=dump_cursor(cursor),
+        )
+
+    return batching_sensor

@@ -1,0 +1,137 @@
+"""The settlement sensor: requests ``settle_batch`` strictly in order, judged by the chain.
+
+Per tick: read the core contract's ``stateBlockNumber``; skip past batches it
+already covers and whose ``state_update`` is recorded; for the next batch,
+request a run only when the chain is exactly at the block before it (or
+already covers it, so the run records it without sending), its proof and blobs
+are materialized, and no settle run for it is in flight. A failed settle run is
+requested again (new run key) up to ``max_settle_attempts``; after that the
+sensor alerts and waits for an operator.
+
+It also raises the stalled-pipeline alert: blocks keep coming but nothing
+settled for ``stall_alert_minutes``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
+from orchestrator_pipelines.clients.alerts import Alert
+from orchestrator_pipelines.clients.artifacts import batch_key
+from orchestrator_pipelines.jobs import settle_batch_job
+from orchestrator_pipelines.partitions import batch_partition_key, is_materialized
+from resources.alerts import AlertsResource
+from resources.artifacts import ArtifactStoreResource
+from resources.ethereum import SettlementResource
+from resources.madara_rpc import MadaraRpcResource
+from resources.policy import PipelinePolicyResource
+from sensors.cursor import dump_cursor, load_cursor
+
+MAX_SETTLE_ATTEMPTS = 3
+IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+SKIP_AHEAD_PER_TICK = 100
+
+
+def _runs(context: SensorEvaluationContext, key: str, statuses=None) -> int:
+    return context.instance.get_runs_count(
+        RunsFilter(job_name=settle_batch_job.name, tags={"dagster/partition": key}, statuses=statuses or [])
+    )
+
+
+def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus):
+    @sensor(
+        name="settlement_sensor",
+        job=settle_batch_job,
+        minimum_interval_seconds=interval_s,
+        default_status=default_status,
+        description="Requests updateStateKzgDA for batch n only after batch n-1 is settled on L1.",
+    )
+    def settlement_sensor(
+        context: SensorEvaluationContext,
+        settlement: SettlementResource,
+        artifacts: ArtifactStoreResource,
+        madara: MadaraRpcResource,
+        policy: PipelinePolicyResource,
+        alerts: AlertsResource,
+    ):
+        instance = context.instance
+        store = artifacts.store()
+        cursor = load_cursor(context.cursor)
+        index = cursor.get("next", 0)
+        chain = settlement.client().state()
+        now = time.time()
+        if chain.block_number != cursor.get("chain_block"):
+            cursor.update(chain_block=chain.block_number, chain_changed_at=now, stall_alerted=False)
+
+        result = SkipReason("nothing to settle")
+        for _ in range(SKIP_AHEAD_PER_TICK):
+            key = batch_partition_key(index)
+            if not store.exists(batch_key(key, MANIFEST)) or not instance.has_dynamic_partition("batches", key):
+                result = SkipReason(f"batch {key} is not closed yet (L1 at block {chain.block_number})")
+                break
+            manifest = load_manifest(store, key)
+            if chain.block_number >= manifest.last_block and is_materialized(instance, "state_update", key):
+                index += 1
+                continue
+            if _runs(context, key, IN_FLIGHT):
+                result = SkipReason(f"batch {key} settlement in flight")
+                break
+            if chain.block_number < manifest.first_block - 1:
+                result = SkipReason(f"batch {key} waits for L1 to reach block {manifest.first_block - 1}")
+                break
+            missing = [a for a in ("proof", "da_blob") if not is_materialized(instance, a, key)]
+            if missing:
+                result = SkipReason(f"batch {key} waits for {', '.join(missing)}")
+                break
+            failed = _runs(context, key, [DagsterRunStatus.FAILURE])
+            if failed >= MAX_SETTLE_ATTEMPTS:
+                if cursor.get("alerted") != key:
+                    alerts.sink(context.log).send(Alert(
+                        title=f"Settlement stopped at batch {key}",
+                        text=f"{failed} settle runs failed for blocks {manifest.first_block}..{manifest.last_block}; "
+                        "fix the cause and re-execute the run from the UI",
+                        severity="critical",
+                        fields={"batch": key, "l1_block": chain.block_number},
+                    ))
+                    cursor["alerted"] = key
+                result = SkipReason(f"batch {key}: {failed} failed settle runs, waiting for an operator")
+                break
+            result = RunRequest(run_key=f"settle-{key}-{failed}", partition_key=key)
+            break
+
+        cursor["next"] = index
+        if (
+            not cursor.get("stall_alerted")
+            and now - cursor["chain_changed_at"] > policy.stall_alert_minutes * 60
+            and madara.client().head() > chain.block_number
+        ):
+            alerts.sink(context.log).send(Alert(
+                title="Settlement stalled",
+                text=f"no state update on L1 for {policy.stall_alert_minutes} min while the chain advances "
+                f"(L1 at block {chain.block_number})",
+                severity="critical",
+                fields={"l1_block": chain.block_number},
+            ))
+            cursor["stall_alerted"] = True
+        if isinstance(result, RunRequest):
+            return SensorResult(run_requests=[result], cursor=dump_cursor(cursor))
+        return SensorResult(skip_reason=result, cursor=dump_cursor(cursor))
+
+    return settlement_sensor
