@@ -16,7 +16,7 @@ import hashlib
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import ckzg
 import requests
@@ -215,8 +215,14 @@ class SettlementClient:
         program_output: Sequence[int],
         kzg_proofs: Sequence[bytes],
         blobs: Sequence[bytes],
+        on_sent: Callable[[str], None] | None = None,
     ) -> SettlementReceipt:
-        """Send ``updateStateKzgDA(programOutput, kzgProofs)`` with ``blobs`` attached and wait for it."""
+        """Send ``updateStateKzgDA(programOutput, kzgProofs)`` with ``blobs`` attached and wait for it.
+
+        ``on_sent(tx_hash)`` is called as soon as the transaction is broadcast,
+        before waiting, so a caller can record the hash durably and a retry can
+        wait for that transaction instead of sending a second one.
+        """
         _check_inputs(program_output, kzg_proofs, blobs)
         what = "updateStateKzgDA"
         data = self.core_contract.encode_abi(
@@ -251,6 +257,8 @@ class SettlementClient:
                 "maxFeePerBlobGas": max_blob_fee,
             }
             tx_hash = self._send_raw(self._sign_blob_transaction(tx, blobs, versioned_hashes), what)
+        if on_sent is not None:
+            on_sent(HexBytes(tx_hash).to_0x_hex())
         return self.wait_for_transaction(tx_hash)
 
     def wait_for_transaction(self, tx_hash: str | bytes) -> SettlementReceipt:
