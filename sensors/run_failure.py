@@ -21,7 +21,7 @@ def build_run_failure_alert_sensor(default_status: DefaultSensorStatus):
         alerts.sink(context.log).send(Alert(
             title=f"Run failed: {run.job_name} for batch {batch}",
             text=message.splitlines()[0][:500],
-            severity="error",
+            severity="critical",
             fields={"run_id": run.run_id, "job": run.job_name, "batch": batch},
         ))
 

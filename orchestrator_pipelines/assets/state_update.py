@@ -120,7 +120,13 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
     sent = _previous_transaction(store, key)
     if sent is not None:
         context.log.info(f"batch {key}: waiting for the already broadcast transaction {sent}")
-        return client.wait_for_transaction(sent)
+        try:
+            return client.wait_for_transaction(sent)
+        except OrchestratorError as exc:
+            # Reverted on chain: nothing moved, so it is safe to simulate and send again;
+            # the simulation surfaces the contract's reason if it would revert again.
+            context.log.warning(f"batch {key}: previous transaction {sent} failed ({exc})")
+            chain_block = client.state().block_number
     if chain_block != first_block - 1:
         raise OrchestratorError(
             f"out of order: the batch starts at block {first_block} but the core contract is at block "
