@@ -1,0 +1,217 @@
+"""EIP-4844 KZG commitments and proofs for Starknet DA blobs, and the OS's evaluation point.
+
+The Starknet OS does not see KZG commitments as such: it *guesses* them, mixes them into
+a Poseidon hash with the DA data to get the evaluation point ``x_0`` (Fiat-Shamir), and
+outputs ``y = p(x_0)`` for each blob. The core contract then checks, with the point
+evaluation precompile, that the blob sent with the transaction commits to the same
+polynomial: versioned hash of the commitment, and a KZG proof that ``p(x_0) = y``.
+This module produces everything the L1 side needs, using ckzg with the standard Ethereum
+trusted setup (the copy shipped with eth-account, loaded once per process).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any, Sequence
+
+import ckzg
+import eth_account
+from poseidon_py.poseidon_hash import poseidon_hash, poseidon_hash_many
+
+from orchestrator_pipelines.errors import InvalidInputError
+from orchestrator_pipelines.starknet.blob import BYTES_PER_BLOB
+from orchestrator_pipelines.starknet.felt import BLS_MODULUS, STARK_PRIME
+
+BYTES_PER_COMMITMENT = 48
+BYTES_PER_PROOF = 48
+VERSIONED_HASH_VERSION_KZG = b"\x01"
+
+# The OS carries a 384-bit commitment as two 192-bit felts and a 256-bit y as two 128-bit felts.
+COMMITMENT_LIMB_BITS = 192
+Y_LIMB_BITS = 128
+
+LAYOUT_V0_13_1 = "v0_13_1"
+LAYOUT_V0_13_3 = "v0_13_3"
+
+TRUSTED_SETUP_PATH = (
+    Path(eth_account.__file__).parent / "typed_transactions" / "blob_transactions" / "kzg_trusted_setup.txt"
+)
+
+
+@functools.cache
+def trusted_setup() -> Any:
+    """The mainnet KZG ceremony output; loading takes ~100 ms, so it is done once."""
+    if not TRUSTED_SETUP_PATH.is_file():
+        raise InvalidInputError(f"KZG trusted setup not found at {TRUSTED_SETUP_PATH}")
+    return ckzg.load_trusted_setup(str(TRUSTED_SETUP_PATH), 0)
+
+
+def _check_blob(blob: bytes) -> bytes:
+    if not isinstance(blob, (bytes, bytearray)) or len(blob) != BYTES_PER_BLOB:
+        size = len(blob) if isinstance(blob, (bytes, bytearray)) else type(blob).__name__
+        raise InvalidInputError(f"blob: expected {BYTES_PER_BLOB} bytes, got {size}")
+    return bytes(blob)
+
+
+def _check_point(value: bytes, what: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)) or len(value) != BYTES_PER_COMMITMENT:
+        size = len(value) if isinstance(value, (bytes, bytearray)) else type(value).__name__
+        raise InvalidInputError(f"{what}: expected {BYTES_PER_COMMITMENT} bytes, got {size}")
+    return bytes(value)
+
+
+def _scalar_bytes(value: int, what: str) -> bytes:
+    if not isinstance(value, int) or not 0 <= value < BLS_MODULUS:
+        raise InvalidInputError(f"{what}: {value!r} is not a BLS12-381 scalar (0 <= v < modulus)")
+    return value.to_bytes(32, "big")
+
+
+def blob_to_commitment(blob: bytes) -> bytes:
+    """The 48-byte KZG commitment of a blob (the blob is in evaluation form)."""
+    blob = _check_blob(blob)
+    try:
+        return bytes(ckzg.blob_to_kzg_commitment(blob, trusted_setup()))
+    except RuntimeError:
+        raise InvalidInputError(
+            "blob: a 32-byte field element is not below the BLS12-381 modulus"
+        ) from None
+
+
+def compute_blob_proof(blob: bytes, commitment: bytes) -> bytes:
+    """The EIP-4844 blob proof (``compute_blob_kzg_proof``) that a blob transaction carries."""
+    blob = _check_blob(blob)
+    commitment = _check_point(commitment, "commitment")
+    try:
+        return bytes(ckzg.compute_blob_kzg_proof(blob, commitment, trusted_setup()))
+    except RuntimeError:
+        raise InvalidInputError(
+            "blob proof: blob has a non-canonical field element or commitment is not a valid G1 point"
+        ) from None
+
+
+def verify_blob_proof(blob: bytes, commitment: bytes, proof: bytes) -> bool:
+    """True when ``proof`` is the blob proof of ``blob`` against ``commitment``.
+
+    Malformed points (not on the curve) are bad input, not a failed check: they raise.
+    """
+    blob = _check_blob(blob)
+    commitment = _check_point(commitment, "commitment")
+    proof = _check_point(proof, "proof")
+    try:
+        return bool(ckzg.verify_blob_kzg_proof(blob, commitment, proof, trusted_setup()))
+    except RuntimeError:
+        raise InvalidInputError(
+            "blob proof check: commitment or proof is not a valid compressed G1 point"
+        ) from None
+
+
+def compute_point_proof(blob: bytes, x0: int) -> tuple[bytes, int]:
+    """KZG opening of the blob polynomial at ``x0``: ``(proof, y)`` with ``y = p(x0)``.
+
+    This is the proof the core contract passes to the point evaluation precompile in
+    ``updateStateKzgDA`` (one per blob, in ``kzgProofs``).
+    """
+    blob = _check_blob(blob)
+    z = _scalar_bytes(x0, "x0")
+    try:
+        proof, y = ckzg.compute_kzg_proof(blob, z, trusted_setup())
+    except RuntimeError:
+        raise InvalidInputError(
+            "blob: a 32-byte field element is not below the BLS12-381 modulus"
+        ) from None
+    return bytes(proof), int.from_bytes(y, "big")
+
+
+def verify_point_proof(commitment: bytes, x0: int, y: int, proof: bytes) -> bool:
+    """True when ``proof`` shows that the polynomial committed to takes value ``y`` at ``x0``."""
+    commitment = _check_point(commitment, "commitment")
+    proof = _check_point(proof, "proof")
+    z = _scalar_bytes(x0, "x0")
+    y_bytes = _scalar_bytes(y, "y")
+    try:
+        return bool(ckzg.verify_kzg_proof(commitment, z, y_bytes, proof, trusted_setup()))
+    except RuntimeError:
+        raise InvalidInputError(
+            "point proof check: commitment or proof is not a valid compressed G1 point"
+        ) from None
+
+
+def versioned_hash(commitment: bytes) -> bytes:
+    """EIP-4844 versioned hash: ``0x01 || sha256(commitment)[1:]`` (what BLOBHASH returns)."""
+    commitment = _check_point(commitment, "commitment")
+    return VERSIONED_HASH_VERSION_KZG + hashlib.sha256(commitment).digest()[1:]
+
+
+def commitment_to_limbs(commitment: bytes) -> tuple[int, int]:
+    """Split a 48-byte commitment into the OS output's ``(low, high)`` 192-bit limbs."""
+    value = int.from_bytes(_check_point(commitment, "commitment"), "big")
+    return value & ((1 << COMMITMENT_LIMB_BITS) - 1), value >> COMMITMENT_LIMB_BITS
+
+
+def commitment_from_limbs(low: int, high: int) -> bytes:
+    """Join the OS output's two 192-bit limbs back into the 48-byte commitment."""
+    for name, limb in (("low", low), ("high", high)):
+        if not isinstance(limb, int) or not 0 <= limb < 1 << COMMITMENT_LIMB_BITS:
+            raise InvalidInputError(f"commitment {name} limb: {limb!r} is not a 192-bit value")
+    return ((high << COMMITMENT_LIMB_BITS) | low).to_bytes(BYTES_PER_COMMITMENT, "big")
+
+
+def y_to_limbs(y: int) -> tuple[int, int]:
+    """Split ``y = p(x_0)`` into the OS output's ``(low, high)`` 128-bit limbs."""
+    _scalar_bytes(y, "y")
+    return y & ((1 << Y_LIMB_BITS) - 1), y >> Y_LIMB_BITS
+
+
+def y_from_limbs(low: int, high: int) -> int:
+    """Join the OS output's two 128-bit limbs back into ``y``."""
+    for name, limb in (("low", low), ("high", high)):
+        if not isinstance(limb, int) or not 0 <= limb < 1 << Y_LIMB_BITS:
+            raise InvalidInputError(f"y {name} limb: {limb!r} is not a 128-bit value")
+    y = (high << Y_LIMB_BITS) | low
+    if y >= BLS_MODULUS:
+        raise InvalidInputError(f"y: {y:#x} is not below the BLS12-381 modulus")
+    return y
+
+
+def starknet_x0(
+    blob_felts: Sequence[int],
+    commitment: bytes | Sequence[bytes],
+    layout: str = LAYOUT_V0_13_3,
+) -> int:
+    """The evaluation point ``x_0`` (the OS's ``z``) for the DA felts and their commitments.
+
+    ``z = Poseidon(PoseidonMany(da_felts), H(commitment limbs))``, where ``da_felts`` are
+    the DA felts exactly as the OS wrote them (all blobs' worth, *without* the zero padding
+    that fills the last blob: trailing zeros change the hash, so a blob alone does not
+    determine ``x_0``), and the commitments contribute their ``(low, high)`` 192-bit limbs:
+    - Starknet 0.13.3+ (``layout="v0_13_3"``): ``PoseidonMany(low_0, high_0, low_1, ...)``
+      over all blobs (cairo-lang ``data_availability/commitment.cairo``);
+    - Starknet 0.13.1-0.13.2 (``layout="v0_13_1"``, one blob): the two-input
+      ``Poseidon(low, high)``.
+    Both are checked against mainnet settlements in the reference vectors.
+    """
+    commitments = [commitment] if isinstance(commitment, (bytes, bytearray)) else list(commitment)
+    if not commitments:
+        raise InvalidInputError("starknet_x0: at least one commitment is needed")
+    felts = list(blob_felts)
+    for index, felt in enumerate(felts):
+        if not isinstance(felt, int) or not 0 <= felt < STARK_PRIME:
+            raise InvalidInputError(f"starknet_x0: DA felt {index} ({felt!r}) is not a Starknet felt")
+    limbs: list[int] = []
+    for c in commitments:
+        limbs.extend(commitment_to_limbs(c))
+    if layout == LAYOUT_V0_13_3:
+        commitment_hash = poseidon_hash_many(limbs)
+    elif layout == LAYOUT_V0_13_1:
+        if len(commitments) != 1:
+            raise InvalidInputError(
+                f"starknet_x0: layout {LAYOUT_V0_13_1} has exactly one blob, got {len(commitments)} commitments"
+            )
+        commitment_hash = poseidon_hash(limbs[0], limbs[1])
+    else:
+        raise InvalidInputError(
+            f"starknet_x0: unknown layout {layout!r} (expected {LAYOUT_V0_13_1!r} or {LAYOUT_V0_13_3!r})"
+        )
+    return poseidon_hash(poseidon_hash_many(felts), commitment_hash)
