@@ -12,8 +12,6 @@ batches close per tick, and no new batch closes while
 ``max_unsettled_batches`` are still waiting for settlement.
 """
 
-from __future__ import annotations
-
 import time
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor

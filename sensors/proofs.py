@@ -11,8 +11,6 @@ asks the prover about each:
 - still proving for longer than the verification timeout: alert once.
 """
 
-from __future__ import annotations
-
 import time
 
 from dagster import (

@@ -1,7 +1,5 @@
 """Alerts on failed runs (SNS / Slack / log, per the alerts resource)."""
 
-from __future__ import annotations
-
 from dagster import DefaultSensorStatus, RunFailureSensorContext, run_failure_sensor
 
 from orchestrator_pipelines.clients.alerts import Alert

@@ -12,8 +12,6 @@ It also raises the stalled-pipeline alert: blocks keep coming but nothing
 settled for ``stall_alert_minutes``.
 """
 
-from __future__ import annotations
-
 import time
 
 from dagster import (

@@ -1,7 +1,5 @@
 """``batch``: the blocks' state updates, squashed and DA-encoded — what the blobs will carry."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from orchestrator_pipelines.assets.common import (

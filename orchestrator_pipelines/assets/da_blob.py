@@ -1,7 +1,5 @@
 """``da_blob``: EIP-4844 blobs of the batch's DA data, with KZG commitments and proofs at x_0."""
 
-from __future__ import annotations
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,

@@ -8,8 +8,6 @@ When a query FAILED the sensor requests a new ``proof_request`` with the next
 attempt number (a new dedup id), up to the configured maximum.
 """
 
-from __future__ import annotations
-
 import time
 
 from dagster import (

@@ -1,7 +1,5 @@
 """``snos_output``: the Starknet OS run over the batch — Cairo PIE, program output, fact."""
 
-from __future__ import annotations
-
 import tempfile
 from pathlib import Path
 

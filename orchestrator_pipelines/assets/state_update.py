@@ -9,8 +9,6 @@ broadcast, so a retried step waits for that transaction instead of sending a
 second one.
 """
 
-from __future__ import annotations
-
 import time
 
 from dagster import (

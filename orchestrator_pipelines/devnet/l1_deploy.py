@@ -16,6 +16,7 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import ContractLogicError
 
 from orchestrator_pipelines.devnet.contract_build import load_artifact
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
@@ -45,7 +46,10 @@ def _send(w3: Web3, private_key: str, tx: dict[str, Any], what: str) -> Any:
     tx.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
     tx.setdefault("chainId", w3.eth.chain_id)
     if "gas" not in tx:
-        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 10_000
+        try:
+            tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 10_000
+        except ContractLogicError as exc:
+            raise OrchestratorError(f"{what} reverted: {exc.message.removeprefix('execution reverted: ')}") from None
     base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
     tx.setdefault("maxPriorityFeePerGas", 1_000_000_000)
     tx.setdefault("maxFeePerGas", 2 * base_fee + tx["maxPriorityFeePerGas"])

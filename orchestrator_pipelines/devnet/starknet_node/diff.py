@@ -1,9 +1,9 @@
 """The state diff of one block as the node keeps it, and its JSON-RPC form.
 
 The node keeps diffs as plain dicts (address -> key -> value) because the generator
-builds them write by write and the chain state replays them into its history; the
-JSON-RPC shape (``starknet_getStateUpdate``'s ``state_diff``) is produced only at
-the edge, sorted by address and key like real nodes answer.
+builds them write by write and the chain state replays them into its history; at
+the edge they become the shared ``StateDiff`` model, whose JSON-RPC form the node
+serves and writes to its block log.
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator_pipelines.starknet.state_update import (
+    ContractStorageDiff,
+    DeclaredClass,
+    DeployedContract,
+    NonceUpdate,
+    ReplacedClass,
+    StateDiff,
+    StorageEntry,
+)
+
 FELT_MASK_250 = (1 << 250) - 1
-
-
-def felt_hex(value: int) -> str:
-    return hex(value)
-
-
-def parse_felt(value: Any, where: str) -> int:
-    """A felt from its JSON-RPC form (0x-prefixed hex); ValueError names ``where``."""
-    if isinstance(value, str) and value.startswith(("0x", "0X")):
-        try:
-            return int(value, 16)
-        except ValueError:
-            pass
-    raise ValueError(f"{where}: expected a 0x-prefixed hex felt, got {value!r}")
 
 
 @dataclass
@@ -90,65 +86,44 @@ class BlockDiff:
             [x for a in sorted(self.replaced) for x in (a, self.replaced[a])],
         ]
 
-    def to_rpc_json(self) -> dict[str, Any]:
-        return {
-            "storage_diffs": [
-                {
-                    "address": felt_hex(address),
-                    "storage_entries": [
-                        {"key": felt_hex(key), "value": felt_hex(entries[key])}
-                        for key in sorted(entries)
-                    ],
-                }
+    def to_model(self) -> StateDiff:
+        """The diff as the shared formats model, sorted by address and key like real nodes answer."""
+        return StateDiff(
+            storage_diffs=[
+                ContractStorageDiff(
+                    address=address,
+                    storage_entries=[StorageEntry(key=k, value=entries[k]) for k in sorted(entries)],
+                )
                 for address, entries in sorted(self.storage.items())
             ],
-            "nonces": [
-                {"contract_address": felt_hex(a), "nonce": felt_hex(n)}
-                for a, n in sorted(self.nonces.items())
+            nonces=[NonceUpdate(contract_address=a, nonce=n) for a, n in sorted(self.nonces.items())],
+            deployed_contracts=[DeployedContract(address=a, class_hash=c) for a, c in sorted(self.deployed.items())],
+            declared_classes=[
+                DeclaredClass(class_hash=c, compiled_class_hash=cc) for c, cc in sorted(self.declared.items())
             ],
-            "deployed_contracts": [
-                {"address": felt_hex(a), "class_hash": felt_hex(c)}
-                for a, c in sorted(self.deployed.items())
+            deprecated_declared_classes=sorted(self.deprecated_declared),
+            replaced_classes=[
+                ReplacedClass(contract_address=a, class_hash=c) for a, c in sorted(self.replaced.items())
             ],
-            "declared_classes": [
-                {"class_hash": felt_hex(c), "compiled_class_hash": felt_hex(cc)}
-                for c, cc in sorted(self.declared.items())
-            ],
-            "deprecated_declared_classes": [felt_hex(c) for c in sorted(self.deprecated_declared)],
-            "replaced_classes": [
-                {"contract_address": felt_hex(a), "class_hash": felt_hex(c)}
-                for a, c in sorted(self.replaced.items())
-            ],
-        }
+        )
+
+    @classmethod
+    def from_model(cls, model: StateDiff) -> BlockDiff:
+        diff = cls()
+        for item in model.storage_diffs:
+            entries = diff.storage.setdefault(item.address, {})
+            for entry in item.storage_entries:
+                entries[entry.key] = entry.value
+        diff.nonces = {n.contract_address: n.nonce for n in model.nonces}
+        diff.deployed = {d.address: d.class_hash for d in model.deployed_contracts}
+        diff.declared = {d.class_hash: d.compiled_class_hash for d in model.declared_classes}
+        diff.deprecated_declared = list(model.deprecated_declared_classes)
+        diff.replaced = {r.contract_address: r.class_hash for r in model.replaced_classes}
+        return diff
+
+    def to_rpc_json(self) -> dict[str, Any]:
+        return self.to_model().to_rpc_json()
 
     @classmethod
     def from_rpc_json(cls, data: dict[str, Any]) -> BlockDiff:
-        diff = cls()
-        for item in data["storage_diffs"]:
-            address = parse_felt(item["address"], "storage_diffs.address")
-            for entry in item["storage_entries"]:
-                diff.write(
-                    address,
-                    parse_felt(entry["key"], "storage_entries.key"),
-                    parse_felt(entry["value"], "storage_entries.value"),
-                )
-        for item in data["nonces"]:
-            diff.nonces[parse_felt(item["contract_address"], "nonces.contract_address")] = parse_felt(
-                item["nonce"], "nonces.nonce"
-            )
-        for item in data["deployed_contracts"]:
-            diff.deployed[parse_felt(item["address"], "deployed_contracts.address")] = parse_felt(
-                item["class_hash"], "deployed_contracts.class_hash"
-            )
-        for item in data["declared_classes"]:
-            diff.declared[parse_felt(item["class_hash"], "declared_classes.class_hash")] = parse_felt(
-                item["compiled_class_hash"], "declared_classes.compiled_class_hash"
-            )
-        diff.deprecated_declared = [
-            parse_felt(c, "deprecated_declared_classes") for c in data["deprecated_declared_classes"]
-        ]
-        for item in data["replaced_classes"]:
-            diff.replaced[parse_felt(item["contract_address"], "replaced_classes.contract_address")] = (
-                parse_felt(item["class_hash"], "replaced_classes.class_hash")
-            )
-        return diff
+        return cls.from_model(StateDiff.parse(data))

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 from starknet_py.cairo.felt import encode_shortstring
 
-from orchestrator_pipelines.devnet.starknet_node.diff import felt_hex
 from orchestrator_pipelines.devnet.starknet_node.state import Block, ChainState
+from orchestrator_pipelines.starknet.felt import felt_hex
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class StarknetRpc:
                 "replaced_classes": [],
             }
             return {"old_root": felt_hex(block.new_root), "state_diff": empty}
-        return block.state_update_rpc_json()
+        return block.state_update().to_rpc_json()
 
     def _get_nonce(self, block_id: Any, contract_address: Any) -> str:
         address = _felt_param(contract_address, "contract_address")

@@ -21,8 +21,10 @@ from typing import Any, Generic, Hashable, TypeVar
 from poseidon_py.poseidon_hash import poseidon_hash, poseidon_hash_many
 from starknet_py.cairo.felt import encode_shortstring
 
-from orchestrator_pipelines.devnet.starknet_node.diff import BlockDiff, felt_hex, parse_felt
+from orchestrator_pipelines.devnet.starknet_node.diff import BlockDiff
 from orchestrator_pipelines.errors import OrchestratorError
+from orchestrator_pipelines.starknet.felt import felt_hex, parse_felt
+from orchestrator_pipelines.starknet.state_update import StateUpdate
 
 BLOCK_HASH_PREFIX = encode_shortstring("STARKNET_BLOCK_HASH0")
 
@@ -98,13 +100,14 @@ class Block:
             "state_diff_length": self.diff.length,
         }
 
-    def state_update_rpc_json(self) -> dict[str, Any]:
-        return {
-            "block_hash": felt_hex(self.block_hash),
-            "old_root": felt_hex(self.old_root),
-            "new_root": felt_hex(self.new_root),
-            "state_diff": self.diff.to_rpc_json(),
-        }
+    def state_update(self) -> StateUpdate:
+        """The block's ``starknet_getStateUpdate`` result as the shared formats model."""
+        return StateUpdate(
+            block_hash=self.block_hash,
+            old_root=self.old_root,
+            new_root=self.new_root,
+            state_diff=self.diff.to_model(),
+        )
 
     def to_record(self) -> dict[str, Any]:
         """The block as one JSON object for the on-disk block log."""
