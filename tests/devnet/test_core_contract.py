@@ -1,0 +1,229 @@
+"""The devnet Starknet core contract on a real anvil: blob transactions, KZG checks,
+the 0.13.3+ ordering rules and the fact registry."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.logs import DISCARD
+
+from orchestrator_pipelines.clients.settlement import SettlementClient, blob_versioned_hash
+from orchestrator_pipelines.devnet.anvil import (
+    DEPLOYER_ACCOUNT,
+    FACT_REGISTRAR_ACCOUNT,
+    SETTLEMENT_ACCOUNT,
+    AnvilProcess,
+)
+from orchestrator_pipelines.devnet.contract_build import load_artifact
+from orchestrator_pipelines.devnet.l1_deploy import (
+    DeployedContracts,
+    deploy_settlement_contracts,
+    read_addresses,
+    register_fact,
+    transfer_fact_registry_ownership,
+    write_addresses,
+)
+from orchestrator_pipelines.devnet.settlement_sample import (
+    BLOB_SIZE,
+    KzgSettlementInput,
+    build_kzg_settlement_input,
+    random_blob,
+    sharp_fact,
+)
+from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
+
+PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
+CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
+GENESIS = {"genesis_root": 0xAB01, "genesis_block_number": 0, "genesis_block_hash": 0xCD02}
+
+
+@pytest.fixture(scope="module")
+def anvil(tmp_path_factory: pytest.TempPathFactory):
+    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
+        yield process
+
+
+@pytest.fixture()
+def deployed(anvil: AnvilProcess) -> DeployedContracts:
+    return deploy_settlement_contracts(
+        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH, **GENESIS
+    )
+
+
+@pytest.fixture()
+def client(anvil: AnvilProcess, deployed: DeployedContracts) -> SettlementClient:
+    return SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, deployed.fact_registry)
+
+
+def seeded_blob(seed: int) -> bytes:
+    return random_blob(random.Random(seed).randbytes(BLOB_SIZE))
+
+
+def first_batch(blobs: list[bytes], **overrides: int) -> KzgSettlementInput:
+    fields = dict(
+        prev_root=GENESIS["genesis_root"],
+        new_root=0xAB02,
+        prev_block_number=0,
+        new_block_number=9,
+        prev_block_hash=GENESIS["genesis_block_hash"],
+        new_block_hash=0xCD03,
+        program_hash=PROGRAM_HASH,
+        config_hash=CONFIG_HASH,
+    )
+    fields.update(overrides)
+    return build_kzg_settlement_input(blobs, **fields)
+
+
+def with_output(sample: KzgSettlementInput, output: list[int]) -> KzgSettlementInput:
+    return dataclasses.replace(sample, program_output=output, fact=sharp_fact(PROGRAM_HASH, output))
+
+
+def core(anvil: AnvilProcess, deployed: DeployedContracts):
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    return w3, w3.eth.contract(address=deployed.core_contract, abi=load_artifact("StarknetCoreContract")["abi"])
+
+
+def test_constructor_sets_genesis_state(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    _, contract = core(anvil, deployed)
+    assert contract.functions.stateRoot().call() == GENESIS["genesis_root"]
+    assert contract.functions.stateBlockNumber().call() == GENESIS["genesis_block_number"]
+    assert contract.functions.stateBlockHash().call() == GENESIS["genesis_block_hash"]
+    assert contract.functions.programHash().call() == PROGRAM_HASH
+    assert contract.functions.configHash().call() == CONFIG_HASH
+
+
+def test_eth_account_blob_transaction_moves_state_and_emits_log_state_update(
+    anvil: AnvilProcess, deployed: DeployedContracts
+) -> None:
+    """Built and signed by eth-account alone (its own sidecar), independent of SettlementClient."""
+    sample = first_batch([seeded_blob(1)])
+    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sample.fact)
+    w3, contract = core(anvil, deployed)
+    sender = Account.from_key(SETTLEMENT_ACCOUNT.private_key)
+    tx = contract.functions.updateStateKzgDA(sample.program_output, sample.kzg_proofs).build_transaction(
+        {
+            "from": sender.address,
+            "nonce": w3.eth.get_transaction_count(sender.address),
+            "gas": 1_000_000,
+            "maxFeePerGas": 10 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+        }
+    )
+    tx["type"] = 3
+    tx["maxFeePerBlobGas"] = 10 * w3.eth.blob_base_fee + 1
+    signed = sender.sign_transaction(tx, blobs=sample.blobs)
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction), timeout=60)
+
+    assert receipt["status"] == 1
+    assert receipt["blobGasUsed"] == 131072
+    assert contract.functions.stateRoot().call() == 0xAB02
+    assert contract.functions.stateBlockNumber().call() == 9
+    assert contract.functions.stateBlockHash().call() == 0xCD03
+    events = contract.events.LogStateUpdate().process_receipt(receipt, errors=DISCARD)
+    assert [(e.args.globalRoot, e.args.blockNumber, e.args.blockHash) for e in events] == [(0xAB02, 9, 0xCD03)]
+    mined = w3.eth.get_transaction(receipt["transactionHash"])
+    assert [bytes(h) for h in mined["blobVersionedHashes"]] == [blob_versioned_hash(sample.blobs[0])]
+
+
+def test_real_mainnet_0_13_3_output_and_blob_settle(
+    anvil: AnvilProcess, vectors_dir: Path
+) -> None:
+    """A Starknet OS output and its blob from an Ethereum settlement (new layout) pass every check."""
+    import ckzg
+
+    from orchestrator_pipelines.clients.settlement import _kzg_settings
+
+    directory = vectors_dir / "l1_blobs" / "6806848"
+    output = [int(word) for word in (directory / "program_output.txt").read_text().split()]
+    blob = bytes.fromhex((directory / "blob_data.txt").read_text().strip())
+    deployed = deploy_settlement_contracts(
+        anvil.url,
+        DEPLOYER_ACCOUNT.private_key,
+        program_hash=PROGRAM_HASH,
+        config_hash=output[7],
+        genesis_root=output[0],
+        genesis_block_number=output[2],
+        genesis_block_hash=output[4],
+    )
+    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sharp_fact(PROGRAM_HASH, output))
+    proof, _ = ckzg.compute_kzg_proof(blob, output[10].to_bytes(32, "big"), _kzg_settings())
+    client = SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract)
+
+    client.update_state_kzg_da(output, [bytes(proof)], [blob])
+
+    state = client.state()
+    assert (state.root, state.block_number, state.block_hash) == (output[1], output[3], output[5])
+
+
+REJECTIONS = {
+    "kzg flag off": (lambda out: out.__setitem__(8, 0), "UNEXPECTED_KZG_DA_FLAG"),
+    "blob count mismatch": (lambda out: out.__setitem__(11, 2), "INVALID_NUMBER_OF_KZG_PROOFS"),
+    "wrong config hash": (lambda out: out.__setitem__(7, CONFIG_HASH + 1), "INVALID_CONFIG_HASH"),
+    "wrong y": (lambda out: out.__setitem__(14, out[14] ^ 1), "POINT_EVALUATION_PRECOMPILE_CALL_FAILED"),
+    "commitment limb too wide": (lambda out: out.__setitem__(12, 2**192), "INVALID_KZG_COMMITMENT"),
+    "prev block number": (lambda out: out.__setitem__(2, 1), "INVALID_PREVIOUS_BLOCK_NUMBER"),
+    "new block not after prev": (lambda out: out.__setitem__(3, 0), "INVALID_NEW_BLOCK_NUMBER"),
+    "trailing word": (lambda out: out.append(0), "STARKNET_OUTPUT_TOO_LONG"),
+    "message segment overrun": (lambda out: out.__setitem__(16, 5), "MESSAGE_SEGMENT_OUT_OF_BOUNDS"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REJECTIONS))
+def test_rule_violation_reverts_with_its_reason(
+    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient, case: str
+) -> None:
+    mutate, reason = REJECTIONS[case]
+    sample = first_batch([seeded_blob(2)])
+    output = list(sample.program_output)
+    mutate(output)
+    bad = with_output(sample, output)
+    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, bad.fact)
+
+    with pytest.raises(OrchestratorError, match=f"^updateStateKzgDA reverted: {reason}$"):
+        client.update_state_kzg_da(bad.program_output, bad.kzg_proofs, bad.blobs)
+    assert client.state().block_number == GENESIS["genesis_block_number"]
+
+
+def test_missing_blob_is_rejected(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    """A plain (type-2) call has no blob hashes: blobhash(0) is zero."""
+    sample = first_batch([seeded_blob(3)])
+    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sample.fact)
+    _, contract = core(anvil, deployed)
+    with pytest.raises(Exception, match="MISSING_BLOB"):
+        contract.functions.updateStateKzgDA(sample.program_output, sample.kzg_proofs).call(
+            {"from": SETTLEMENT_ACCOUNT.address}
+        )
+
+
+def test_fact_registry_is_owner_only_and_transferable(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    fact = bytes(range(32))
+    with pytest.raises(OrchestratorError, match="reverted: ONLY_OWNER$"):
+        register_fact(anvil.url, FACT_REGISTRAR_ACCOUNT.private_key, deployed.fact_registry, fact)
+
+    transfer_fact_registry_ownership(
+        anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, FACT_REGISTRAR_ACCOUNT.address
+    )
+    tx_hash = register_fact(anvil.url, FACT_REGISTRAR_ACCOUNT.private_key, deployed.fact_registry, fact)
+    assert tx_hash is not None and tx_hash.startswith("0x")
+    assert register_fact(anvil.url, FACT_REGISTRAR_ACCOUNT.private_key, deployed.fact_registry, fact) is None
+    checker = SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, deployed.fact_registry)
+    assert checker.is_fact_valid(fact)
+    assert not checker.is_fact_valid(bytes(32))
+    with pytest.raises(OrchestratorError, match="reverted: ONLY_OWNER$"):
+        register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, bytes(31) + b"\x01")
+
+
+def test_addresses_file_round_trip(deployed: DeployedContracts, tmp_path: Path) -> None:
+    path = tmp_path / "l1" / "addresses.json"
+    write_addresses(path, deployed)
+    assert read_addresses(path) == deployed
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        read_addresses(tmp_path / "absent.json")
+    path.write_text('{"core_contract": "0x01"}')
+    with pytest.raises(InvalidInputError, match="addresses.json"):
+        read_addresses(path)
