@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol, Union
 import requests
 
 from orchestrator_pipelines.errors import OrchestratorError, TransientError
+from orchestrator_pipelines.starknet.calldata import atlantic_job_size
 
 ProofState = Literal["pending", "done", "failed"]
 PieInput = Union[str, os.PathLike, bytes]
@@ -113,12 +114,6 @@ class _Http:
             raise TransientError(f"{service} {what}: answer is not JSON: {response.text[:200]!r}") from exc
 
 
-def _job_size(n_steps: int) -> str:
-    from orchestrator_pipelines.starknet.calldata import atlantic_job_size
-
-    return atlantic_job_size(n_steps)
-
-
 class AtlanticClient:
     """The Atlantic API: ``POST /atlantic-query``, ``GET /atlantic-query/{id}``, dedup look-up, proof download.
 
@@ -154,7 +149,7 @@ class AtlanticClient:
 
     def submit(self, pie: PieInput, *, dedup_id: str, n_steps: int, layout: str) -> str:
         form = {
-            "declaredJobSize": _job_size(n_steps),
+            "declaredJobSize": atlantic_job_size(n_steps),
             "result": self.result,
             "network": self.network,
             "cairoVersion": self.cairo_version,

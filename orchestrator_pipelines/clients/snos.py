@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
+from orchestrator_pipelines.starknet.cairo_pie import CairoPie
+from orchestrator_pipelines.starknet.facts import pie_fact, pie_program_hash
 
 PLACEHOLDERS = ("first_block", "last_block", "rpc_url", "output")
 
@@ -39,18 +41,20 @@ class SnosRunner(Protocol):
 
 
 def snos_result_from_pie(pie_path: Path) -> SnosResult:
-    """Read a Cairo PIE zip and compute its program output, steps, program hash and SHARP fact."""
-    from orchestrator_pipelines.starknet.cairo_pie import CairoPie
-    from orchestrator_pipelines.starknet.facts import pie_fact, program_hash
+    """Read a Cairo PIE zip and compute its program output, steps, program hash and SHARP fact.
 
+    The program hash costs one Pedersen hash per bytecode word (seconds for a real
+    SNOS program), so it is computed once and reused for the fact.
+    """
     pie_path = Path(pie_path)
     pie = CairoPie.from_zip(pie_path)
+    program_hash = pie_program_hash(pie)
     return SnosResult(
         pie_path=pie_path,
-        program_output=[int(x) for x in pie.output],
-        fact=pie_fact(pie),
-        n_steps=int(pie.n_steps),
-        program_hash=program_hash(pie.program_data),
+        program_output=list(pie.output),
+        fact=pie_fact(pie, program_hash),
+        n_steps=pie.n_steps,
+        program_hash=program_hash,
     )
 
 

@@ -54,6 +54,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
+from orchestrator_pipelines.starknet.calldata import atlantic_job_size
 
 DEDUP_EXISTS_MESSAGE = "ATLANTIC_QUERY_WITH_DEDUP_ID_ALREADY_EXISTS"
 STEPS = ["TRACE_GENERATION", "PROOF_GENERATION", "PROOF_VERIFICATION"]
@@ -124,13 +125,6 @@ def _ulid() -> str:
     return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
 
 
-def job_size_for_steps(n_steps: int) -> str:
-    """Atlantic's S/M/L bucket for a trace of ``n_steps`` (the service checks the declared size)."""
-    from orchestrator_pipelines.starknet.calldata import atlantic_job_size
-
-    return atlantic_job_size(n_steps)
-
-
 class _ApiError(Exception):
     def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None):
         super().__init__(message)
@@ -175,6 +169,10 @@ class ProverService:
 
     def advance(self, now: float | None = None) -> None:
         """Move every query whose time has come; registers facts outside the lock."""
+        with self._lock:
+            unread = [q for q in self._queries.values() if q.pie is None and q.pie_error is None]
+        for query in unread:
+            self._read_pie(query)
         now = time.time() if now is None else now
         to_finish: list[_Query] = []
         with self._lock:
@@ -189,6 +187,15 @@ class ProverService:
                     to_finish.append(query)
         for query in to_finish:
             self._finish(query)
+
+    def _read_pie(self, query: _Query) -> None:
+        """Read the uploaded PIE (program hash and fact); off the request path, as it can take seconds."""
+        try:
+            summary, error = snos_result_from_pie(query.pie_path), None
+        except Exception as exc:  # an unreadable PIE fails the query, like a real trace failure
+            summary, error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        with self._lock:
+            query.pie, query.pie_error = summary, error
 
     def _received_for(self) -> float:
         return self.config.proving_delay_s * self.config.received_fraction
@@ -254,17 +261,13 @@ class ProverService:
         qid = query_id or _ulid()
         pie_path = self.data_dir / f"{qid}.zip"
         pie_path.write_bytes(pie_bytes)
-        try:
-            summary, pie_error = snos_result_from_pie(pie_path), None
-        except Exception as exc:  # an unreadable PIE fails the query later, like a real trace failure
-            summary, pie_error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         with self._lock:
             existing = self._live_by_dedup(dedup_id)
             if existing is not None:
                 return existing, False
             query = _Query(
                 id=qid, dedup_id=dedup_id, api=api, created=time.time(), form=dict(form),
-                pie_path=pie_path, pie=summary, pie_error=pie_error, doomed_reason=self._doom(),
+                pie_path=pie_path, pie=None, pie_error=None, doomed_reason=self._doom(),
             )
             self._queries[qid] = query
             if dedup_id:
@@ -293,7 +296,7 @@ class ProverService:
         with self._lock:
             pie = query.pie
             declared = query.form.get("declaredJobSize") or None
-            actual = job_size_for_steps(pie.n_steps) if pie else None
+            actual = atlantic_job_size(pie.n_steps) if pie else None
             order = "SML"
             valid = bool(declared and actual and declared in order and order.index(declared) >= order.index(actual))
             atlantic_query = {

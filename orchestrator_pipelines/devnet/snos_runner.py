@@ -1,0 +1,165 @@
+"""The devnet's Starknet OS: builds, for a block range, the output the real OS would give.
+
+No Cairo runs here. From the node's state updates the runner derives what the
+orchestrator needs from the OS, with the same formulas as the Starknet OS
+0.13.3+ (``use_kzg_da = 1``, ``full_output = 0``): the squashed diff's DA felts
+(compressed), split into blobs; each blob's KZG commitment; one evaluation point
+``z = x_0`` for all blobs (``kzg.starknet_x0``, as the OS hashes the whole DA
+segment and every commitment); each blob's ``y = p_i(x_0)``; and the header with
+roots, block numbers and hashes, the OS program hash and the config hash. It
+writes that output into a PIE-shaped zip (``cairo_pie.pie_zip_bytes``) whose program is
+:data:`DEVNET_OS_PROGRAM`, so the fact (``keccak(program_hash, keccak(output))``)
+is computed exactly as for a real SNOS PIE, and the devnet core contract,
+deployed with :data:`DEVNET_OS_PROGRAM_HASH`, accepts it.
+
+The same block range always gives the same bytes: nothing depends on time or
+on the output directory.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from poseidon_py.poseidon_hash import poseidon_hash_many
+
+from orchestrator_pipelines.clients.madara import MadaraClient
+from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
+from orchestrator_pipelines.errors import InvalidInputError
+from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB, felts_to_blobs
+from orchestrator_pipelines.starknet.cairo_pie import pie_zip_bytes
+from orchestrator_pipelines.starknet.da_encoding import SYSTEM_CONTRACTS, da_felts
+from orchestrator_pipelines.starknet.felt import BLS_MODULUS
+from orchestrator_pipelines.starknet.kzg import LAYOUT_V0_13_3, blob_to_commitment, starknet_x0
+from orchestrator_pipelines.starknet.os_output import KzgSegment, OsOutput, encode_os_output
+from orchestrator_pipelines.starknet.squash import squash_state_updates
+
+
+def _short_string(text: str) -> int:
+    """A Cairo short string (ASCII, at most 31 characters) as a felt."""
+    return int.from_bytes(text.encode("ascii"), "big")
+
+
+# The devnet OS "program": a few Cairo instruction words standing for the OS
+# bytecode. Only its hash matters: it is the program hash in every devnet fact
+# and the ``programHash`` the devnet core contract is deployed with.
+DEVNET_OS_PROGRAM: tuple[int, ...] = (
+    0x40780017FFF7FFF,  # ap += 1
+    0x1,
+    0x480680017FFF8000,  # [ap] = 'DEVNET_OS'; ap++
+    _short_string("DEVNET_OS"),
+    0x480680017FFF8000,  # [ap] = 13_4 (the OS version it stands for); ap++
+    0x134,
+    0x208B7FFF7FFF7FFE,  # ret
+)
+# program_hash(DEVNET_OS_PROGRAM) (builtins: output, main: 0), checked by the tests.
+DEVNET_OS_PROGRAM_HASH = 0x17F08B7F8CC6C323DB0366DEC2F9EC8A263E10F4A8E30CB534D3858AFE393C0
+
+# StarknetOsConfig2 of the devnet chain: poseidon(version, chain id, fee token).
+DEVNET_CHAIN_ID = "MADARA_DEVNET"
+DEVNET_FEE_TOKEN_ADDRESS = 0x04718F5A0FC34CC1AF16A1CDEE98FFB20C31F5CD61D6AB07201858F4287C938D
+DEVNET_OS_CONFIG_HASH = poseidon_hash_many(
+    [_short_string("StarknetOsConfig2"), _short_string(DEVNET_CHAIN_ID), DEVNET_FEE_TOKEN_ADDRESS]
+)
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+# Step count model: a fixed cost per run and per block, plus a cost per DA felt
+# (hashing, compression and the KZG evaluation all scale with the DA size).
+BASE_STEPS = 250_000
+STEPS_PER_BLOCK = 20_000
+STEPS_PER_DA_FELT = 1_200
+
+
+def evaluate_at(coefficients: list[int], x: int) -> int:
+    """``p(x)`` mod the BLS12-381 scalar modulus for ``p`` with these coefficients (Horner)."""
+    acc = 0
+    for coefficient in reversed(coefficients):
+        acc = (acc * x + coefficient) % BLS_MODULUS
+    return acc
+
+
+def devnet_n_steps(n_blocks: int, n_da_felts: int) -> int:
+    return BASE_STEPS + STEPS_PER_BLOCK * n_blocks + STEPS_PER_DA_FELT * n_da_felts
+
+
+class DevnetSnosRunner:
+    """:class:`~orchestrator_pipelines.clients.snos.SnosRunner` for the devnet chain."""
+
+    def __init__(self, rpc_url: str, max_blobs: int = 6):
+        self.rpc_url = rpc_url
+        self.max_blobs = max_blobs
+        self.client = MadaraClient(rpc_url)
+
+    def _nonce(self, address: int, block_number: int) -> int:
+        # The system contracts (0x1, 0x2) have no account nonce; the OS writes 0.
+        return 0 if address in SYSTEM_CONTRACTS else self.client.nonce(address, block_number)
+
+    def os_output(self, first_block: int, last_block: int) -> tuple[OsOutput, list[int]]:
+        """The OS output for the range and the DA felts it commits to."""
+        if first_block > last_block:
+            raise InvalidInputError(f"devnet SNOS: empty block range {first_block}..{last_block}")
+        if first_block < 1:
+            raise InvalidInputError(
+                f"devnet SNOS: block range {first_block}..{last_block} starts before block 1; "
+                "block 0 is the genesis the core contract is deployed with"
+            )
+        updates = self.client.state_updates(first_block, last_block)
+        first = self.client.block(first_block)
+        last = self.client.block(last_block)
+        diff = squash_state_updates(updates)
+        felts = da_felts(diff, lambda address: self._nonce(address, last_block), last.starknet_version)
+        blobs = felts_to_blobs(felts, max_blobs=self.max_blobs)
+        commitments = [blob_to_commitment(blob) for blob in blobs]
+        x0 = starknet_x0(felts, commitments)
+        ys = [
+            evaluate_at(felts[i * FIELD_ELEMENTS_PER_BLOB:(i + 1) * FIELD_ELEMENTS_PER_BLOB], x0)
+            for i in range(len(blobs))
+        ]
+        output = OsOutput(
+            initial_root=updates[0].old_root,
+            final_root=updates[-1].new_root,
+            prev_block_number=first_block - 1,
+            new_block_number=last_block,
+            prev_block_hash=first.parent_hash,
+            new_block_hash=last.block_hash,
+            os_program_hash=DEVNET_OS_PROGRAM_HASH,
+            starknet_os_config_hash=DEVNET_OS_CONFIG_HASH,
+            use_kzg_da=True,
+            full_output=False,
+            kzg=KzgSegment(x0=x0, commitments=commitments, y_values=ys),
+            messages_to_l1=[],
+            messages_to_l2=[],
+            layout=LAYOUT_V0_13_3,
+        )
+        return output, felts
+
+    def run(self, first_block: int, last_block: int, out_dir: Path) -> SnosResult:
+        output, felts = self.os_output(first_block, last_block)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pie_path = out_dir / f"pie_{first_block}_{last_block}.zip"
+        n_steps = devnet_n_steps(last_block - first_block + 1, len(felts))
+        data = pie_zip_bytes(list(DEVNET_OS_PROGRAM), encode_os_output(output), n_steps)
+        tmp = pie_path.with_name(pie_path.name + ".tmp")
+        tmp.write_bytes(reproducible_zip(data))
+        tmp.replace(pie_path)
+        return snos_result_from_pie(pie_path)
+
+
+def reproducible_zip(data: bytes) -> bytes:
+    """The same zip with fixed member timestamps, so equal content gives equal bytes.
+
+    A zip records each member's modification time; without this, two runs over the
+    same blocks would differ and the PIE could not be compared or cached by hash.
+    """
+    source = zipfile.ZipFile(io.BytesIO(data))
+    buffer = io.BytesIO()
+    with source, zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o644 << 16
+            target.writestr(fixed, source.read(info.filename))
+    return buffer.getvalue()

@@ -1,0 +1,154 @@
+"""The SHARP client against the devnet prover's SHARP gateway, and the error policy of both clients."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from orchestrator_pipelines.clients.prover import AtlanticClient, ProofStatus, SharpClient, sharp_job_key
+from orchestrator_pipelines.devnet.ports import free_port
+from orchestrator_pipelines.devnet.prover import ProverConfig, ProverServer
+from orchestrator_pipelines.errors import OrchestratorError, TransientError
+
+FIBONACCI_FACT = "0xca15503f02f8406b599cb220879e842394f5cf2cef753f3ee430647b5981b782"
+
+
+@pytest.fixture(scope="module")
+def prover() -> Iterator[ProverServer]:
+    with ProverServer(ProverConfig(api_key="k", proving_delay_s=0.6)) as server:
+        yield server
+
+
+def poll(client: SharpClient, key: str, deadline_s: float = 20.0) -> tuple[ProofStatus, list[str]]:
+    seen: list[str] = []
+    end = time.monotonic() + deadline_s
+    while True:
+        status = client.status(key)
+        if not seen or seen[-1] != status.raw["status"]:
+            seen.append(status.raw["status"])
+        if status.state != "pending":
+            return status, seen
+        assert time.monotonic() < end, f"SHARP job {key} still pending: {seen}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1/gateway"])
+def test_sharp_round_trip(prover: ProverServer, vectors_dir: Path, prefix: str) -> None:
+    client = SharpClient(prover.url + prefix, customer_id="devnet-customer", timeout_s=10)
+    pie = vectors_dir / "cairo_pie" / "fibonacci.zip"
+    dedup = f"sharp-fib{prefix}"
+    assert client.find_by_dedup_id(dedup) is None
+    key = client.submit(pie, dedup_id=dedup, n_steps=1000, layout="dynamic")
+    assert key == sharp_job_key(dedup)
+    assert client.submit(pie.read_bytes(), dedup_id=dedup, n_steps=1000, layout="dynamic") == key
+    assert client.find_by_dedup_id(dedup) == key
+    assert client.fetch_proof(key) is None
+    status, seen = poll(client, key)
+    assert status.state == "done"
+    assert seen[-1] == "PROCESSED" and "IN_PROGRESS" in seen
+    proof = client.fetch_proof(key)
+    assert proof is not None and json.loads(proof)["fact_hash"] == FIBONACCI_FACT
+
+
+def test_sharp_unknown_job_is_failed_and_invalid_pie_is_reported(prover: ProverServer) -> None:
+    client = SharpClient(prover.url, customer_id="c", timeout_s=10)
+    unknown = client.status("00000000-0000-0000-0000-000000000000")
+    assert unknown.state == "failed" and "does not know" in unknown.detail
+    key = client.submit(b"garbage", dedup_id="junk", n_steps=10, layout="dynamic")
+    status, _ = poll(client, key)
+    assert status.state == "failed"
+    assert status.detail.startswith("INVALID: INVALID_CAIRO_PIE_FILE_FORMAT")
+
+
+def test_sharp_fail_next(prover: ProverServer, vectors_dir: Path) -> None:
+    requests.post(f"{prover.url}/_devnet/fail-next?count=1", headers={"api-key": "k"}, timeout=10).raise_for_status()
+    client = SharpClient(prover.url, customer_id="c", timeout_s=10)
+    key = client.submit(vectors_dir / "cairo_pie" / "fibonacci.zip", dedup_id="doomed", n_steps=10, layout="dynamic")
+    status, _ = poll(client, key)
+    assert status.state == "failed" and "fail-next" in status.detail
+
+
+def test_sharp_missing_customer_is_a_clear_client_error(prover: ProverServer) -> None:
+    with pytest.raises(OrchestratorError, match="customer id is empty"):
+        SharpClient(prover.url, customer_id="")
+    answer = requests.get(f"{prover.url}/get_status?cairo_job_key=x", timeout=10)
+    assert answer.status_code == 400 and answer.json()["message"] == "customer_id is required"
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    """Answers every request with the server's scripted status and body, optionally after a delay."""
+
+    server: "_ScriptedServer"
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        time.sleep(self.server.delay_s)
+        body = self.server.body.encode()
+        try:
+            self.send_response(self.server.status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    do_GET = _answer
+    do_POST = _answer
+
+
+class _ScriptedServer(ThreadingHTTPServer):
+    daemon_threads = True
+    status = 200
+    body = "{}"
+    delay_s = 0.0
+
+
+@pytest.fixture
+def scripted() -> Iterator[_ScriptedServer]:
+    server = _ScriptedServer(("127.0.0.1", 0), _Scripted)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _url(server: _ScriptedServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_5xx_is_transient_and_carries_the_message(scripted: _ScriptedServer) -> None:
+    scripted.status, scripted.body = 503, "<html>503 Service Unavailable</html>"
+    with pytest.raises(TransientError, match=r"Atlantic status: HTTP 503: <html>503 Service Unavailable</html>"):
+        AtlanticClient(_url(scripted), "k").status("q")
+    scripted.status, scripted.body = 500, json.dumps({"message": "database is down"})
+    with pytest.raises(TransientError, match=r"SHARP get_status: HTTP 500: database is down"):
+        SharpClient(_url(scripted), "c").status("q")
+
+
+def test_4xx_is_permanent_with_the_server_message(scripted: _ScriptedServer) -> None:
+    scripted.status, scripted.body = 400, json.dumps({"message": "declaredJobSize must be S, M or L"})
+    with pytest.raises(OrchestratorError, match="HTTP 400: declaredJobSize must be S, M or L") as caught:
+        AtlanticClient(_url(scripted), "k").submit(b"pie", dedup_id="d", n_steps=1, layout="dynamic")
+    assert not isinstance(caught.value, TransientError)
+
+
+def test_timeout_and_refused_connection_are_transient(scripted: _ScriptedServer) -> None:
+    scripted.delay_s = 1.0
+    with pytest.raises(TransientError, match="timed out after 0.2s"):
+        AtlanticClient(_url(scripted), "k", timeout_s=0.2).status("q")
+    closed = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(TransientError, match="ConnectionError"):
+        SharpClient(closed, "c", timeout_s=2).status("q")
