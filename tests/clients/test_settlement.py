@@ -1,0 +1,219 @@
+"""SettlementClient against a real anvil with the devnet core contract deployed."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+from eth_account import Account
+from web3 import Web3
+
+from orchestrator_pipelines.clients.settlement import (
+    CoreState,
+    SettlementClient,
+    blob_versioned_hash,
+    decode_revert_reason,
+)
+from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, AnvilProcess
+from orchestrator_pipelines.devnet.l1_deploy import DeployedContracts, deploy_settlement_contracts, register_fact
+from orchestrator_pipelines.devnet.ports import free_port
+from orchestrator_pipelines.devnet.settlement_sample import (
+    BLOB_SIZE,
+    KzgSettlementInput,
+    build_kzg_settlement_input,
+    random_blob,
+)
+from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
+
+PROGRAM_HASH = 0x3A5F1B2C
+CONFIG_HASH = 0x7C0FF1CE
+GENESIS_ROOT, GENESIS_HASH = 0x1111, 0x2222
+
+
+@pytest.fixture(scope="module")
+def anvil(tmp_path_factory: pytest.TempPathFactory):
+    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
+        yield process
+
+
+@pytest.fixture()
+def deployed(anvil: AnvilProcess) -> DeployedContracts:
+    return deploy_settlement_contracts(
+        anvil.url,
+        DEPLOYER_ACCOUNT.private_key,
+        program_hash=PROGRAM_HASH,
+        config_hash=CONFIG_HASH,
+        genesis_root=GENESIS_ROOT,
+        genesis_block_number=0,
+        genesis_block_hash=GENESIS_HASH,
+    )
+
+
+@pytest.fixture()
+def client(anvil: AnvilProcess, deployed: DeployedContracts) -> SettlementClient:
+    return SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, deployed.fact_registry)
+
+
+def blobs(seed: int, count: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [random_blob(rng.randbytes(BLOB_SIZE)) for _ in range(count)]
+
+
+def batch(blob_list: list[bytes], prev: CoreState, new_block_number: int, **overrides: int) -> KzgSettlementInput:
+    fields = dict(
+        prev_root=prev.root,
+        new_root=prev.root + 1,
+        prev_block_number=prev.block_number,
+        new_block_number=new_block_number,
+        prev_block_hash=prev.block_hash,
+        new_block_hash=prev.block_hash + 1,
+        program_hash=PROGRAM_HASH,
+        config_hash=CONFIG_HASH,
+    )
+    fields.update(overrides)
+    return build_kzg_settlement_input(blob_list, **fields)
+
+
+def registered(anvil: AnvilProcess, deployed: DeployedContracts, sample: KzgSettlementInput) -> KzgSettlementInput:
+    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sample.fact)
+    return sample
+
+
+def nonce(anvil: AnvilProcess) -> int:
+    return Web3(Web3.HTTPProvider(anvil.url)).eth.get_transaction_count(SETTLEMENT_ACCOUNT.address)
+
+
+def test_reads_contract_configuration(client: SettlementClient) -> None:
+    assert client.state() == CoreState(block_number=0, root=GENESIS_ROOT, block_hash=GENESIS_HASH)
+    assert client.program_hash() == PROGRAM_HASH
+    assert client.config_hash() == CONFIG_HASH
+    assert client.address == SETTLEMENT_ACCOUNT.address
+
+
+def test_two_blob_update_then_next_batch(
+    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient
+) -> None:
+    first = registered(anvil, deployed, batch(blobs(10, 2), client.state(), 5))
+    receipt = client.update_state_kzg_da(first.program_output, first.kzg_proofs, first.blobs)
+
+    assert client.state() == CoreState(block_number=5, root=GENESIS_ROOT + 1, block_hash=GENESIS_HASH + 1)
+    assert receipt.blob_gas_used == 2 * 131072
+    assert receipt.gas_used > 21_000
+    assert receipt.fee_wei == receipt.gas_used * receipt.effective_gas_price + receipt.blob_gas_used * receipt.blob_gas_price
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    mined = w3.eth.get_transaction(receipt.tx_hash)
+    assert mined["type"] == 3
+    assert mined["from"] == SETTLEMENT_ACCOUNT.address
+    assert [bytes(h) for h in mined["blobVersionedHashes"]] == [blob_versioned_hash(b) for b in first.blobs]
+    assert mined["blockNumber"] == receipt.block_number
+
+    second = registered(anvil, deployed, batch(blobs(11, 1), client.state(), 8))
+    client.update_state_kzg_da(second.program_output, second.kzg_proofs, second.blobs)
+    assert client.state().block_number == 8
+
+
+def test_wrong_kzg_proof_reverts_readably_and_sends_nothing(
+    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient
+) -> None:
+    good = registered(anvil, deployed, batch(blobs(20, 2), client.state(), 3))
+    swapped = [good.kzg_proofs[1], good.kzg_proofs[0]]
+    before = nonce(anvil)
+    with pytest.raises(OrchestratorError, match="^updateStateKzgDA reverted: POINT_EVALUATION_PRECOMPILE_CALL_FAILED$"):
+        client.update_state_kzg_da(good.program_output, swapped, good.blobs)
+    assert nonce(anvil) == before
+    assert client.state().block_number == 0
+
+
+def test_unregistered_fact_reverts_readably(client: SettlementClient) -> None:
+    sample = batch(blobs(21, 1), client.state(), 3)
+    assert not client.is_fact_valid(sample.fact)
+    with pytest.raises(OrchestratorError, match="^updateStateKzgDA reverted: NO_STATE_TRANSITION_PROOF$"):
+        client.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+
+
+def test_wrong_previous_root_reverts_readably(
+    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient
+) -> None:
+    sample = registered(anvil, deployed, batch(blobs(22, 1), client.state(), 3, prev_root=GENESIS_ROOT + 7))
+    with pytest.raises(OrchestratorError, match="^updateStateKzgDA reverted: INVALID_PREVIOUS_ROOT$"):
+        client.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+
+
+def test_fee_caps_are_transient_errors(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    sample = registered(anvil, deployed, batch(blobs(23, 1), CoreState(0, GENESIS_ROOT, GENESIS_HASH), 3))
+    gas_capped = SettlementClient(
+        anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, max_fee_per_gas_cap_wei=1
+    )
+    with pytest.raises(TransientError, match="exceeds max_fee_per_gas_cap_wei=1"):
+        gas_capped.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+    blob_capped = SettlementClient(
+        anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, max_fee_per_blob_gas_cap_wei=0
+    )
+    with pytest.raises(TransientError, match="exceeds max_fee_per_blob_gas_cap_wei=0"):
+        blob_capped.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+
+    generous = SettlementClient(
+        anvil.url,
+        SETTLEMENT_ACCOUNT.private_key,
+        deployed.core_contract,
+        max_fee_per_gas_cap_wei=10**12,
+        max_fee_per_blob_gas_cap_wei=10**9,
+    )
+    receipt = generous.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+    tx = Web3(Web3.HTTPProvider(anvil.url)).eth.get_transaction(receipt.tx_hash)
+    assert tx["maxFeePerGas"] <= 10**12 and tx["maxFeePerBlobGas"] <= 10**9
+
+
+def test_unreachable_rpc_is_transient(deployed: DeployedContracts) -> None:
+    dead = SettlementClient(f"http://127.0.0.1:{free_port()}", SETTLEMENT_ACCOUNT.private_key, deployed.core_contract)
+    with pytest.raises(TransientError, match="unreachable"):
+        dead.state()
+
+
+def test_wait_for_transaction_counts_confirmations(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    tx_hash = register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, bytes([7]) * 32)
+    assert tx_hash is not None
+    patient = SettlementClient(
+        anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, confirmations=3, tx_timeout_s=0.5
+    )
+    with pytest.raises(TransientError, match="not confirmed"):
+        patient.wait_for_transaction(tx_hash)
+    anvil.rpc("anvil_mine", "0x2")
+    receipt = patient.wait_for_transaction(tx_hash)
+    assert receipt.tx_hash == tx_hash
+    assert receipt.blob_gas_used == 0
+
+
+def test_failed_receipt_raises(anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient) -> None:
+    """A transaction that reverts on chain (sent with fixed gas, no simulation) is an error, not a receipt."""
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    outsider = Account.from_key(SETTLEMENT_ACCOUNT.private_key)
+    registry = w3.eth.contract(
+        address=deployed.fact_registry,
+        abi=[{"type": "function", "name": "registerFact", "stateMutability": "nonpayable",
+              "inputs": [{"name": "fact", "type": "bytes32"}], "outputs": []}],
+    )
+    tx = registry.functions.registerFact(bytes(32)).build_transaction(
+        {"from": outsider.address, "gas": 100_000, "nonce": w3.eth.get_transaction_count(outsider.address),
+         "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
+    )
+    tx_hash = w3.eth.send_raw_transaction(outsider.sign_transaction(tx).raw_transaction)
+    with pytest.raises(OrchestratorError, match=re.escape(tx_hash.to_0x_hex()) + " failed on chain"):
+        client.wait_for_transaction(tx_hash)
+
+
+def test_input_shape_errors_name_the_field(client: SettlementClient) -> None:
+    with pytest.raises(InvalidInputError, match="blob 0 is 10 bytes"):
+        client.update_state_kzg_da([1], [bytes(48)], [bytes(10)])
+    with pytest.raises(InvalidInputError, match="1 KZG proofs for 2 blobs"):
+        client.update_state_kzg_da([1], [bytes(48)], [bytes(BLOB_SIZE)] * 2)
+    with pytest.raises(InvalidInputError, match="core_contract_address"):
+        SettlementClient("http://127.0.0.1:1", SETTLEMENT_ACCOUNT.private_key, "0x1234")
+
+
+def test_decode_revert_reason() -> None:
+    payload = bytes.fromhex("08c379a0") + bytes(31) + b"\x20" + bytes(31) + b"\x05" + b"HELLO" + bytes(27)
+    assert decode_revert_reason(payload) == "HELLO"
+    assert decode_revert_reason("0xdeadbeef") is None
+    assert decode_revert_reason(None) is None
