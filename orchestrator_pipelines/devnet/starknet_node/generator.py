@@ -51,6 +51,10 @@ LEGACY_PROXY_CLASS_HASH = 0x00D0E183745E9DAE3E4E78A8FFEDCCE0903FC4900BEACE4E0ABF
 
 GENESIS_TOKEN_COUNT = 3
 GENESIS_BALANCE = 10**24
+MAX_FEE = 10**15
+# A sender must be able to pay fees for a while: the generator never picks a broke account.
+MIN_SENDER_BALANCE = 100 * MAX_FEE
+ACCOUNT_FUNDING = 10**18
 
 
 @lru_cache(maxsize=None)
@@ -80,15 +84,15 @@ class _BlockBuilder:
         self.sequencer = sequencer
         self.diff = BlockDiff()
         self.transactions: list[int] = []
-        contracts = state.contracts()
-        self.accounts = [a for a, c in contracts.items() if c == ACCOUNT_CLASS_HASH]
-        self.tokens = [a for a, c in contracts.items() if c == ERC20_CLASS_HASH]
-        self.apps = [
-            a for a, c in contracts.items() if c not in (ACCOUNT_CLASS_HASH, ERC20_CLASS_HASH)
-        ]
-        self.app_classes = [
+        # Sorted, not in deployment order: a chain replayed from the block log must
+        # offer the generator the same choices as the chain that made the blocks.
+        contracts = sorted(state.contracts().items())
+        self.accounts = [a for a, c in contracts if c == ACCOUNT_CLASS_HASH]
+        self.tokens = [a for a, c in contracts if c == ERC20_CLASS_HASH]
+        self.apps = [a for a, c in contracts if c not in (ACCOUNT_CLASS_HASH, ERC20_CLASS_HASH)]
+        self.app_classes = sorted(
             c for c in state.declared_classes() if c not in (ACCOUNT_CLASS_HASH, ERC20_CLASS_HASH)
-        ]
+        )
 
     def storage(self, address: int, key: int) -> int:
         pending = self.diff.storage.get(address, {}).get(key)
@@ -107,15 +111,23 @@ class _BlockBuilder:
         self.diff.write(token, sender_key, sender_balance - amount)
         self.diff.write(token, recipient_key, self.storage(token, recipient_key) + amount)
 
+    def sender(self) -> int:
+        """A random account that can pay fees (the richest one if a few draws find none)."""
+        for _ in range(16):
+            account = self.rng.choice(self.accounts)
+            if self.storage(STRK_FEE_TOKEN_ADDRESS, balance_key(account)) >= MIN_SENDER_BALANCE:
+                return account
+        return max(self.accounts, key=lambda a: self.storage(STRK_FEE_TOKEN_ADDRESS, balance_key(a)))
+
     def pay_fee(self, sender: int) -> None:
         """A transaction: fee to the sequencer in STRK, nonce + 1, a transaction hash."""
-        self.move_balance(STRK_FEE_TOKEN_ADDRESS, sender, self.sequencer, self.rng.randrange(10**12, 10**15))
+        self.move_balance(STRK_FEE_TOKEN_ADDRESS, sender, self.sequencer, self.rng.randrange(10**12, MAX_FEE))
         current = self.diff.nonces.get(sender, self.state.latest_nonce(sender))
         self.diff.nonces[sender] = current + 1
         self.transactions.append(self.new_felt())
 
     def transfer(self) -> None:
-        sender = self.rng.choice(self.accounts)
+        sender = self.sender()
         token = self.rng.choice(self.tokens)
         if self.rng.random() < 0.7:
             recipient = self.rng.choice(self.accounts)
@@ -126,7 +138,7 @@ class _BlockBuilder:
         self.pay_fee(sender)
 
     def deploy(self) -> None:
-        sender = self.rng.choice(self.accounts)
+        sender = self.sender()
         class_hash = self.rng.choice(self.app_classes) if self.app_classes else ERC20_CLASS_HASH
         address = self.new_address()
         self.diff.deployed[address] = class_hash
@@ -138,8 +150,9 @@ class _BlockBuilder:
 
     def deploy_account(self) -> None:
         address = self.new_address()
-        funder = self.rng.choice(self.accounts)
-        self.move_balance(STRK_FEE_TOKEN_ADDRESS, funder, address, 10**18)
+        funder = self.sender()
+        funding = min(ACCOUNT_FUNDING, self.storage(STRK_FEE_TOKEN_ADDRESS, balance_key(funder)) // 4)
+        self.move_balance(STRK_FEE_TOKEN_ADDRESS, funder, address, funding)
         self.pay_fee(funder)
         self.diff.deployed[address] = ACCOUNT_CLASS_HASH
         self.diff.write(address, storage_address("Account_public_key"), self.new_felt())
@@ -147,7 +160,7 @@ class _BlockBuilder:
         self.accounts.append(address)
 
     def declare(self) -> None:
-        sender = self.rng.choice(self.accounts)
+        sender = self.sender()
         class_hash = self.new_felt()
         if self.rng.random() < 0.2:
             self.diff.deprecated_declared.append(class_hash)
@@ -163,7 +176,7 @@ class _BlockBuilder:
         current = self.state.contracts().get(address)
         new_class = self.rng.choice([c for c in self.app_classes if c != current])
         self.diff.replaced[address] = new_class
-        self.pay_fee(self.rng.choice(self.accounts))
+        self.pay_fee(self.sender())
         return True
 
     def airdrop(self, writes: int) -> None:
@@ -173,7 +186,7 @@ class _BlockBuilder:
         address, so the slot is drawn directly: hashing thousands of random
         recipients with Pedersen would cost over a second per large block.
         """
-        sender = self.rng.choice(self.accounts)
+        sender = self.sender()
         token = self.rng.choice([t for t in self.tokens if t != STRK_FEE_TOKEN_ADDRESS])
         entries = self.diff.storage.setdefault(token, {})
         for _ in range(writes):

@@ -1,0 +1,278 @@
+"""Reading the appchain: the Madara (Starknet) JSON-RPC node through starknet-py.
+
+``MadaraClient`` is synchronous on purpose: Dagster ops and sensors are plain
+functions, often on worker threads. Each call runs starknet-py's coroutine on a
+private event loop (on a fresh thread if the caller already runs one), under a
+deadline of ``timeout_s``.
+
+Error policy, so callers can decide to retry or to stop:
+- the block does not exist (yet) -> :class:`BlockNotFoundError`;
+- the contract does not exist at that block -> :class:`ContractNotFoundError`;
+- connection refused/reset, timeout, HTTP 5xx/429, JSON-RPC internal error ->
+  :class:`TransientError` naming the URL and the method;
+- anything else the node answers (bad params, an answer that does not fit the
+  RPC 0.10 schema) -> :class:`MadaraRpcError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+import aiohttp
+import marshmallow
+from starknet_py.cairo.felt import decode_shortstring
+from starknet_py.net.client_errors import ClientError
+from starknet_py.net.client_models import BlockStateUpdate, StarknetBlockWithTxHashes
+from starknet_py.net.full_node_client import FullNodeClient
+from starknet_py.net.http_client import ServerError
+
+from orchestrator_pipelines.errors import OrchestratorError, TransientError
+from orchestrator_pipelines.starknet.state_update import (
+    ContractStorageDiff,
+    DeclaredClass,
+    DeployedContract,
+    NonceUpdate,
+    ReplacedClass,
+    StateDiff,
+    StateUpdate,
+    StorageEntry,
+)
+
+T = TypeVar("T")
+
+RPC_CONTRACT_NOT_FOUND = 20
+RPC_BLOCK_NOT_FOUND = 24
+RPC_INTERNAL_ERROR = -32603
+DEFAULT_CONCURRENCY = 8
+
+
+class MadaraRpcError(OrchestratorError):
+    """The node answered, but not with what was asked for (bad request or unexpected shape)."""
+
+
+class BlockNotFoundError(OrchestratorError):
+    """The node has no such block (yet): the batch must wait or the range is wrong."""
+
+    def __init__(self, block_number: int, rpc_url: str):
+        self.block_number = block_number
+        super().__init__(f"block {block_number} not found on the Madara node at {rpc_url}")
+
+
+class ContractNotFoundError(OrchestratorError):
+    """No contract is deployed at that address at that block."""
+
+    def __init__(self, address: int, block_number: int, rpc_url: str):
+        self.address = address
+        self.block_number = block_number
+        super().__init__(
+            f"contract {hex(address)} not found at block {block_number} on the Madara node at {rpc_url}"
+        )
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """The header fields the orchestrator uses: numbering, hashes, root, time, version."""
+
+    number: int
+    block_hash: int
+    parent_hash: int
+    timestamp: int
+    new_root: int
+    starknet_version: str
+
+
+def state_update_from_starknet_py(update: BlockStateUpdate) -> StateUpdate:
+    """Convert starknet-py's dataclasses to the shared formats model."""
+    diff = update.state_diff
+    return StateUpdate(
+        block_hash=update.block_hash,
+        old_root=update.old_root,
+        new_root=update.new_root,
+        state_diff=StateDiff(
+            storage_diffs=[
+                ContractStorageDiff(
+                    address=item.address,
+                    storage_entries=[StorageEntry(key=e.key, value=e.value) for e in item.storage_entries],
+                )
+                for item in diff.storage_diffs
+            ],
+            nonces=[NonceUpdate(contract_address=n.contract_address, nonce=n.nonce) for n in diff.nonces],
+            deployed_contracts=[
+                DeployedContract(address=d.address, class_hash=d.class_hash) for d in diff.deployed_contracts
+            ],
+            declared_classes=[
+                DeclaredClass(class_hash=d.class_hash, compiled_class_hash=d.compiled_class_hash)
+                for d in diff.declared_classes
+            ],
+            deprecated_declared_classes=list(diff.deprecated_declared_classes),
+            replaced_classes=[
+                ReplacedClass(contract_address=r.contract_address, class_hash=r.class_hash)
+                for r in diff.replaced_classes
+            ],
+        ),
+    )
+
+
+def _run_coroutine(coroutine: Awaitable[T]) -> T:
+    """Run a coroutine to completion from synchronous code, whatever thread we are on."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)  # type: ignore[arg-type]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()  # type: ignore[arg-type]
+
+
+class MadaraClient:
+    """Synchronous, thread-safe reads from a Starknet JSON-RPC node (Madara or the devnet node)."""
+
+    def __init__(self, rpc_url: str, timeout_s: float = 30, max_concurrency: int = DEFAULT_CONCURRENCY):
+        if timeout_s <= 0:
+            raise OrchestratorError(f"timeout_s must be positive, got {timeout_s}")
+        self.rpc_url = rpc_url
+        self.timeout_s = timeout_s
+        self.max_concurrency = max(1, max_concurrency)
+        # Without a session starknet-py opens one per request, which keeps the client
+        # usable from any event loop (each call runs on its own).
+        self._client = FullNodeClient(node_url=rpc_url)
+
+    def head(self) -> int:
+        """The latest block number."""
+        return self._call("starknet_blockNumber", lambda c: c.get_block_number())
+
+    def block(self, number: int) -> BlockHeader:
+        block = self._call(
+            "starknet_getBlockWithTxHashes",
+            lambda c: c.get_block_with_tx_hashes(block_number=number),
+            block_number=number,
+        )
+        if not isinstance(block, StarknetBlockWithTxHashes):
+            raise MadaraRpcError(f"starknet_getBlockWithTxHashes at {self.rpc_url}: block {number} is not confirmed")
+        return BlockHeader(
+            number=block.block_number,
+            block_hash=block.block_hash,
+            parent_hash=block.parent_hash,
+            timestamp=block.timestamp,
+            new_root=block.new_root,
+            starknet_version=block.starknet_version,
+        )
+
+    def state_update(self, number: int) -> StateUpdate:
+        update = self._call(
+            "starknet_getStateUpdate",
+            lambda c: self._get_state_update(c, number),
+            block_number=number,
+        )
+        return state_update_from_starknet_py(update)
+
+    def state_updates(self, first: int, last: int) -> list[StateUpdate]:
+        """State updates of blocks ``first..last`` inclusive, in order, fetched concurrently."""
+        if first < 0 or last < first:
+            raise OrchestratorError(f"invalid block range {first}..{last}")
+
+        async def fetch_all(client: FullNodeClient) -> list[BlockStateUpdate]:
+            limit = asyncio.Semaphore(self.max_concurrency)
+
+            async def fetch(number: int) -> BlockStateUpdate:
+                async with limit:
+                    try:
+                        return await self._get_state_update(client, number)
+                    except ClientError as exc:
+                        raise self._translate_client_error(exc, "starknet_getStateUpdate", number) from exc
+
+            return list(await asyncio.gather(*(fetch(n) for n in range(first, last + 1))))
+
+        timeout = self.timeout_s * max(1, (last - first + 1) // self.max_concurrency + 1)
+        updates = self._call("starknet_getStateUpdate", fetch_all, timeout_s=timeout)
+        return [state_update_from_starknet_py(u) for u in updates]
+
+    def nonce(self, address: int, block_number: int) -> int:
+        return self._call(
+            "starknet_getNonce",
+            lambda c: c.get_contract_nonce(address, block_number=block_number),
+            block_number=block_number,
+            address=address,
+        )
+
+    def storage_at(self, address: int, key: int, block_number: int) -> int:
+        return self._call(
+            "starknet_getStorageAt",
+            lambda c: c.get_storage_at(address, key, block_number=block_number),
+            block_number=block_number,
+            address=address,
+        )
+
+    def chain_id(self) -> str:
+        """The chain id as text (e.g. "MADARA_DEVNET", "SN_SEPOLIA"); the node sends it as a felt."""
+        raw = self._call("starknet_chainId", lambda c: c.get_chain_id())
+        try:
+            return decode_shortstring(int(raw, 16))
+        except (ValueError, TypeError) as exc:
+            raise MadaraRpcError(f"starknet_chainId at {self.rpc_url}: not a hex short string: {raw!r}") from exc
+
+    def spec_version(self) -> str:
+        return self._call("starknet_specVersion", lambda c: c.spec_version())
+
+    async def _get_state_update(self, client: FullNodeClient, number: int) -> BlockStateUpdate:
+        update = await client.get_state_update(block_number=number)
+        if not isinstance(update, BlockStateUpdate):
+            raise MadaraRpcError(f"starknet_getStateUpdate at {self.rpc_url}: block {number} is not confirmed")
+        return update
+
+    def _call(
+        self,
+        method: str,
+        request: Callable[[FullNodeClient], Awaitable[T]],
+        *,
+        block_number: int | None = None,
+        address: int | None = None,
+        timeout_s: float | None = None,
+    ) -> T:
+        deadline = timeout_s if timeout_s is not None else self.timeout_s
+
+        async def run() -> T:
+            return await asyncio.wait_for(request(self._client), timeout=deadline)
+
+        try:
+            return _run_coroutine(run())
+        except ClientError as exc:
+            raise self._translate_client_error(exc, method, block_number, address) from exc
+        except (asyncio.TimeoutError, TimeoutError) as exc:
+            raise TransientError(f"{method} at {self.rpc_url}: no answer within {deadline:g} s") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise TransientError(f"{method} at {self.rpc_url}: {type(exc).__name__}: {exc}") from exc
+        except ServerError as exc:
+            raise MadaraRpcError(f"{method} at {self.rpc_url}: answer without result or error: {exc.body}") from exc
+        except marshmallow.ValidationError as exc:
+            raise MadaraRpcError(
+                f"{method} at {self.rpc_url}: answer does not match the RPC 0.10 schema: {_short(exc.messages)}"
+            ) from exc
+
+    def _translate_client_error(
+        self, exc: ClientError, method: str, block_number: int | None = None, address: int | None = None
+    ) -> OrchestratorError | TransientError:
+        code = _int_code(exc.code)
+        if code == RPC_BLOCK_NOT_FOUND and block_number is not None:
+            return BlockNotFoundError(block_number, self.rpc_url)
+        if code == RPC_CONTRACT_NOT_FOUND and address is not None and block_number is not None:
+            return ContractNotFoundError(address, block_number, self.rpc_url)
+        if isinstance(exc.code, str) and code is not None and (code >= 500 or code == 429):
+            return TransientError(f"{method} at {self.rpc_url}: HTTP {code}")
+        if code == RPC_INTERNAL_ERROR:
+            return TransientError(f"{method} at {self.rpc_url}: node internal error: {exc.message}")
+        return MadaraRpcError(f"{method} at {self.rpc_url}: {exc.message}")
+
+
+def _int_code(code: Any) -> int | None:
+    try:
+        return int(code)
+    except (TypeError, ValueError):
+        return None
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
