@@ -90,7 +90,7 @@ def interpolate(evals: Sequence[int]) -> list[int]:
         for start in range(0, n, 2 * half):
             for j in range(half):
                 i, k = start + j, start + j + half
-                x, y = a[i], a[k] * twiddles[j]
+                x, y = a[i], a[k] * twiddles[j] % p
                 a[i] = (x + y) % p
                 a[k] = (x - y) % p
         half *= 2
