@@ -42,6 +42,7 @@ import email.policy
 import json
 import os
 import random
+import signal
 import tempfile
 import threading
 import time
@@ -628,3 +629,44 @@ class ProverServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m orchestrator_pipelines.devnet.prover``: run the devnet prover until interrupted.
+
+    The registrar key is read from the environment variable named by
+    ``--registrar-key-env``, never from the command line (it would show in ``ps``).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m orchestrator_pipelines.devnet.prover", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--api-key", default=ProverConfig.api_key)
+    parser.add_argument("--proving-delay", type=float, default=ProverConfig.proving_delay_s)
+    parser.add_argument("--failure-rate", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--l1-rpc-url")
+    parser.add_argument("--fact-registry")
+    parser.add_argument("--registrar-key-env", default="DEVNET_PROVER_REGISTRAR_KEY")
+    parser.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    config = ProverConfig(
+        host=args.host, port=args.port, api_key=args.api_key, proving_delay_s=args.proving_delay,
+        failure_rate=args.failure_rate, seed=args.seed, l1_rpc_url=args.l1_rpc_url,
+        fact_registry_address=args.fact_registry, registrar_private_key=os.environ.get(args.registrar_key_env),
+        data_dir=args.data_dir,
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with ProverServer(config) as server:
+        print(f"devnet prover listening on {server.url}", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -218,3 +218,37 @@ def test_registration_failure_fails_the_query(l1: tuple[str, str]) -> None:
         status, _ = wait_for(client, query_id, finished)
     assert status.state == "failed"
     assert "fact registration on L1 failed" in status.detail
+
+
+def test_runs_as_a_standalone_process(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from orchestrator_pipelines.devnet.ports import free_port
+
+    port = free_port()
+    env = {**os.environ, "DEVNET_PROVER_REGISTRAR_KEY": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator_pipelines.devnet.prover", "--port", str(port),
+         "--api-key", API_KEY, "--data-dir", str(tmp_path / "prover")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/is-alive", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+            assert time.monotonic() < deadline, "devnet prover process did not come up"
+            time.sleep(0.1)
+        answer = requests.post(f"http://127.0.0.1:{port}/_devnet/fail-next?count=2",
+                               headers={"api-key": API_KEY}, timeout=5)
+        assert answer.json() == {"failNext": 2}
+    finally:
+        process.terminate()
+        assert process.wait(timeout=20) == 0
+    assert (tmp_path / "prover").is_dir()
