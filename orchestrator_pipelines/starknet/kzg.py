@@ -42,7 +42,7 @@ TRUSTED_SETUP_PATH = (
 
 @functools.cache
 def trusted_setup() -> Any:
-    """The mainnet KZG ceremony output; loading takes ~100 ms, so it is done once."""
+    """The mainnet KZG ceremony output; loading takes a few seconds, so it is done once per process."""
     if not TRUSTED_SETUP_PATH.is_file():
         raise InvalidInputError(f"KZG trusted setup not found at {TRUSTED_SETUP_PATH}")
     return ckzg.load_trusted_setup(str(TRUSTED_SETUP_PATH), 0)
