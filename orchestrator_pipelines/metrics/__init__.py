@@ -1,0 +1,1 @@
+"""Prometheus metrics of the settlement pipeline: definitions and the Dagster-event exporter."""
