@@ -41,344 +41,21 @@ import email.parser
 import email.policy
 import json
 import os
-import random
 import signal
 import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
-from orchestrator_pipelines.starknet.calldata import atlantic_job_size
+from orchestrator_pipelines.devnet.prover_queries import ApiError, ProverConfig, ProverService
+
+__all__ = ["DEDUP_EXISTS_MESSAGE", "ProverConfig", "ProverServer", "ProverService", "main"]
 
 DEDUP_EXISTS_MESSAGE = "ATLANTIC_QUERY_WITH_DEDUP_ID_ALREADY_EXISTS"
-STEPS = ["TRACE_GENERATION", "PROOF_GENERATION", "PROOF_VERIFICATION"]
 SHARP_PREFIX = "/v1/gateway"
-
-RegisterFact = Callable[[str, str, str, bytes], Any]
-
-
-@dataclass(frozen=True)
-class ProverConfig:
-    """How the devnet prover behaves.
-
-    ``proving_delay_s`` is the time from submission to DONE; a query shows
-    RECEIVED for the first ``received_fraction`` of it, then IN_PROGRESS.
-    ``failure_rate`` fails that share of queries, drawn from ``random.Random(seed)``
-    so a run is repeatable. With ``l1_rpc_url``, ``fact_registry_address`` and
-    ``registrar_private_key`` set, every DONE query's fact is registered on L1
-    first; a registration error fails the query with the reason.
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 0
-    api_key: str = "devnet-api-key"
-    proving_delay_s: float = 5.0
-    failure_rate: float = 0.0
-    seed: int = 0
-    l1_rpc_url: str | None = None
-    fact_registry_address: str | None = None
-    registrar_private_key: str | None = None
-    data_dir: str | None = None
-    received_fraction: float = 0.3
-
-
-@dataclass
-class _Query:
-    """One proving job, whichever API submitted it."""
-
-    id: str
-    dedup_id: str | None
-    api: str  # "atlantic" | "sharp"
-    created: float
-    form: dict[str, str]
-    pie_path: Path
-    pie: SnosResult | None
-    pie_error: str | None
-    doomed_reason: str | None
-    status: str = "RECEIVED"
-    step: str = "TRACE_GENERATION"
-    error_reason: str | None = None
-    completed: float | None = None
-    transaction_id: str | None = None
-    registering: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def _ulid() -> str:
-    """A ULID, the id format Atlantic uses (48-bit milliseconds + 80 random bits)."""
-    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
-    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str, extra: dict[str, Any] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra or {}
-
-
-class ProverService:
-    """The query store and the clock that moves queries along; no HTTP in here."""
-
-    def __init__(self, config: ProverConfig, data_dir: Path, register_fact: RegisterFact | None = None):
-        self.config = config
-        self.data_dir = data_dir
-        self._lock = threading.Lock()
-        self._queries: dict[str, _Query] = {}
-        self._by_dedup: dict[str, str] = {}
-        self._rng = random.Random(config.seed)
-        self._fail_next = 0
-        self._register_fact = register_fact
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._worker: threading.Thread | None = None
-
-    # ---- life cycle -------------------------------------------------------
-
-    def start(self) -> None:
-        self._worker = threading.Thread(target=self._run, name="devnet-prover-clock", daemon=True)
-        self._worker.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.advance()
-            self._wake.wait(0.05)
-            self._wake.clear()
-
-    def advance(self, now: float | None = None) -> None:
-        """Move every query whose time has come; registers facts outside the lock."""
-        with self._lock:
-            unread = [q for q in self._queries.values() if q.pie is None and q.pie_error is None]
-        for query in unread:
-            self._read_pie(query)
-        now = time.time() if now is None else now
-        to_finish: list[_Query] = []
-        with self._lock:
-            for query in self._queries.values():
-                if query.status in ("DONE", "FAILED") or query.registering:
-                    continue
-                elapsed = now - query.created
-                if query.status == "RECEIVED" and elapsed >= self._received_for():
-                    query.status, query.step = "IN_PROGRESS", "PROOF_GENERATION"
-                if elapsed >= self.config.proving_delay_s:
-                    query.registering = True
-                    to_finish.append(query)
-        for query in to_finish:
-            self._finish(query)
-
-    def _read_pie(self, query: _Query) -> None:
-        """Read the uploaded PIE (program hash and fact); off the request path, as it can take seconds."""
-        try:
-            summary, error = snos_result_from_pie(query.pie_path), None
-        except Exception as exc:  # an unreadable PIE fails the query, like a real trace failure
-            summary, error = None, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        with self._lock:
-            query.pie, query.pie_error = summary, error
-
-    def _received_for(self) -> float:
-        return self.config.proving_delay_s * self.config.received_fraction
-
-    def _finish(self, query: _Query) -> None:
-        reason = query.doomed_reason or (f"trace generation failed: {query.pie_error}" if query.pie_error else None)
-        tx: str | None = None
-        if reason is None:
-            with self._lock:
-                query.step = "PROOF_VERIFICATION"
-            try:
-                tx = self._register(query)
-            except Exception as exc:  # any failure of the L1 call is the query's failure reason
-                reason = f"fact registration on L1 failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        with self._lock:
-            query.registering = False
-            query.completed = time.time()
-            if reason is None:
-                query.status = "DONE"
-                query.transaction_id = tx
-            else:
-                query.status = "FAILED"
-                query.error_reason = reason
-
-    def _register(self, query: _Query) -> str | None:
-        cfg = self.config
-        if not (cfg.l1_rpc_url and cfg.fact_registry_address and cfg.registrar_private_key):
-            return None
-        assert query.pie is not None
-        register = self._register_fact
-        if register is None:
-            from orchestrator_pipelines.devnet.l1_deploy import register_fact as register
-        result = register(cfg.l1_rpc_url, cfg.registrar_private_key, cfg.fact_registry_address, query.pie.fact)
-        if result is None:
-            return None
-        return result.hex() if isinstance(result, (bytes, bytearray)) else str(result)
-
-    # ---- submissions -----------------------------------------------------
-
-    def fail_next(self, count: int) -> int:
-        if count < 0:
-            raise _ApiError(400, "count must be >= 0")
-        with self._lock:
-            self._fail_next += count
-            return self._fail_next
-
-    def _doom(self) -> str | None:
-        """Decide at submission whether this query will fail (called with the lock held)."""
-        if self._fail_next > 0:
-            self._fail_next -= 1
-            return "devnet prover: failure injected by /_devnet/fail-next"
-        if self.config.failure_rate > 0 and self._rng.random() < self.config.failure_rate:
-            return "devnet prover: random failure (failure_rate)"
-        return None
-
-    def submit(self, api: str, pie_bytes: bytes, form: dict[str, str], dedup_id: str | None,
-               query_id: str | None = None) -> tuple[_Query, bool]:
-        """Store a new query, or return the live one with this dedup id (second value: created)."""
-        with self._lock:
-            existing = self._live_by_dedup(dedup_id)
-            if existing is not None:
-                return existing, False
-        qid = query_id or _ulid()
-        pie_path = self.data_dir / f"{qid}.zip"
-        pie_path.write_bytes(pie_bytes)
-        with self._lock:
-            existing = self._live_by_dedup(dedup_id)
-            if existing is not None:
-                return existing, False
-            query = _Query(
-                id=qid, dedup_id=dedup_id, api=api, created=time.time(), form=dict(form),
-                pie_path=pie_path, pie=None, pie_error=None, doomed_reason=self._doom(),
-            )
-            self._queries[qid] = query
-            if dedup_id:
-                self._by_dedup[dedup_id] = qid
-        self._wake.set()
-        return query, True
-
-    def _live_by_dedup(self, dedup_id: str | None) -> _Query | None:
-        if not dedup_id or dedup_id not in self._by_dedup:
-            return None
-        query = self._queries[self._by_dedup[dedup_id]]
-        return None if query.status == "FAILED" else query
-
-    def get(self, query_id: str) -> _Query | None:
-        with self._lock:
-            return self._queries.get(query_id)
-
-    def by_dedup(self, dedup_id: str) -> _Query | None:
-        with self._lock:
-            qid = self._by_dedup.get(dedup_id)
-            return self._queries.get(qid) if qid else None
-
-    # ---- views -------------------------------------------------------------
-
-    def atlantic_view(self, query: _Query, base_url: str) -> dict[str, Any]:
-        with self._lock:
-            pie = query.pie
-            declared = query.form.get("declaredJobSize") or None
-            actual = atlantic_job_size(pie.n_steps) if pie else None
-            order = "SML"
-            valid = bool(declared and actual and declared in order and order.index(declared) >= order.index(actual))
-            atlantic_query = {
-                "id": query.id,
-                "externalId": query.form.get("externalId"),
-                "dedupId": query.dedup_id,
-                "transactionId": query.transaction_id,
-                "status": query.status,
-                "step": query.step,
-                "programHash": hex(pie.program_hash) if pie else None,
-                "integrityFactHash": None,
-                "sharpFactHash": "0x" + pie.fact.hex() if pie else None,
-                "layout": query.form.get("layout"),
-                "isFactMocked": False,
-                "chain": "L1",
-                "jobSize": actual,
-                "declaredJobSize": declared,
-                "cairoVm": query.form.get("cairoVm"),
-                "cairoVersion": query.form.get("cairoVersion"),
-                "steps": list(STEPS),
-                "errorReason": query.error_reason,
-                "submittedByClient": "devnet-client",
-                "projectId": "devnet-project",
-                "createdAt": _iso(query.created),
-                "completedAt": _iso(query.completed),
-                "result": query.form.get("result"),
-                "network": query.form.get("network"),
-                "hints": None,
-                "sharpProver": "stone",
-                "bucketId": query.form.get("bucketId"),
-                "bucketJobIndex": int(query.form["bucketJobIndex"]) if query.form.get("bucketJobIndex") else None,
-                "customerName": "devnet",
-                "isJobSizeValid": valid,
-                "isProofMocked": True,
-                "nSteps": pie.n_steps if pie else None,
-                "client": {"clientId": "devnet-client", "name": "devnet", "email": None,
-                           "isEmailVerified": None, "image": None},
-            }
-        urls = [f"{base_url}/queries/{query.id}/metadata.json"] if query.status == "DONE" else []
-        return {"atlanticQuery": atlantic_query, "metadataUrls": urls}
-
-    def sharp_status(self, query: _Query | None) -> dict[str, Any]:
-        if query is None:
-            return {"status": "UNKNOWN"}
-        with self._lock:
-            if query.status == "FAILED" and query.pie_error:
-                return {"status": "INVALID", "invalid_reason": "INVALID_CAIRO_PIE_FILE_FORMAT",
-                        "error_log": query.pie_error, "validation_done": False}
-            mapping = {"RECEIVED": "NOT_CREATED", "IN_PROGRESS": "IN_PROGRESS", "DONE": "PROCESSED",
-                       "FAILED": "FAILED"}
-            answer: dict[str, Any] = {"status": mapping[query.status], "validation_done": query.status == "DONE"}
-            if query.error_reason:
-                answer["error_log"] = query.error_reason
-            return answer
-
-    def proof_document(self, query: _Query) -> dict[str, Any] | None:
-        with self._lock:
-            if query.status != "DONE" or query.pie is None:
-                return None
-            pie = query.pie
-            return {
-                "config": {"cairo_version": query.form.get("cairoVersion", "cairo0"),
-                           "layout": query.form.get("layout", "dynamic"), "memory_layout": "standard"},
-                "proof": {"mocked": True, "query_id": query.id},
-                "program_hash": hex(pie.program_hash),
-                "fact_hash": "0x" + pie.fact.hex(),
-                "n_steps": pie.n_steps,
-                "verification_result": "VALID",
-            }
-
-    def metadata_document(self, query: _Query) -> dict[str, Any] | None:
-        with self._lock:
-            if query.status != "DONE" or query.pie is None:
-                return None
-            pie = query.pie
-            return {
-                "program_hash": hex(pie.program_hash),
-                "output": [hex(x) for x in pie.program_output],
-                "sharp_fact_hash": "0x" + pie.fact.hex(),
-                "execution_resources": {"n_steps": pie.n_steps},
-            }
 
 
 # ---- HTTP ---------------------------------------------------------------------
@@ -387,13 +64,13 @@ class ProverService:
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """Split a multipart/form-data body into text fields and file fields."""
     if "multipart/form-data" not in content_type.lower():
-        raise _ApiError(400, "expected a multipart/form-data body")
+        raise ApiError(400, "expected a multipart/form-data body")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: dict[str, str] = {}
     files: dict[str, bytes] = {}
     if not message.is_multipart():
-        raise _ApiError(400, "malformed multipart body")
+        raise ApiError(400, "malformed multipart body")
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if not name:
@@ -428,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _error(self, err: _ApiError) -> None:
+    def _error(self, err: ApiError) -> None:
         phrase = HTTPStatus(err.status).phrase
         self._send(err.status, {"message": err.message, "error": phrase, "statusCode": err.status, **err.extra})
 
@@ -445,10 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         try:
             self._dispatch(method, path, query)
-        except _ApiError as err:
+        except ApiError as err:
             self._error(err)
         except Exception as exc:  # a bug must still answer, or the client sees a dropped connection
-            self._error(_ApiError(500, f"devnet prover internal error: {type(exc).__name__}: {exc}"))
+            self._error(ApiError(500, f"devnet prover internal error: {type(exc).__name__}: {exc}"))
 
     def do_GET(self) -> None:  # noqa: N802 (http.server naming)
         self._route("GET")
@@ -459,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _require_key(self, query: dict[str, str]) -> None:
         key = self.headers.get("api-key") or query.get("apiKey")
         if key != self.service.config.api_key:
-            raise _ApiError(401, "missing api key" if not key else "invalid api key")
+            raise ApiError(401, "missing api key" if not key else "invalid api key")
 
     @property
     def _base_url(self) -> str:
@@ -478,14 +155,14 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and len(parts) == 2 and parts[0] == "atlantic-query":
             found = self.service.get(parts[1])
             if found is None or found.api != "atlantic":
-                raise _ApiError(404, f"atlantic query {parts[1]} not found")
+                raise ApiError(404, f"atlantic query {parts[1]} not found")
             return self._send(200, self.service.atlantic_view(found, self._base_url))
         if method == "GET" and parts and parts[0] == "atlantic-query-by-dedup-id" and len(parts) <= 2:
             self._require_key(query)
             dedup = parts[1] if len(parts) == 2 else query.get("dedupId", "")
             found = self.service.by_dedup(dedup) if dedup else None
             if found is None or found.api != "atlantic":
-                raise _ApiError(404, f"no atlantic query with dedupId {dedup!r}")
+                raise ApiError(404, f"no atlantic query with dedupId {dedup!r}")
             return self._send(200, self.service.atlantic_view(found, self._base_url))
         if method == "GET" and len(parts) == 3 and parts[0] == "queries" and parts[2] in ("proof.json", "metadata.json"):
             found = self.service.get(parts[1])
@@ -493,14 +170,14 @@ class _Handler(BaseHTTPRequestHandler):
             if found is not None:
                 doc = (self.service.proof_document if parts[2] == "proof.json" else self.service.metadata_document)(found)
             if doc is None:
-                raise _ApiError(404, f"{parts[2]} of query {parts[1]} is not available")
+                raise ApiError(404, f"{parts[2]} of query {parts[1]} is not available")
             return self._send(200, doc)
         if method == "POST" and path == "/_devnet/fail-next":
             self._require_key(query)
             try:
                 count = int(query.get("count", "1"))
             except ValueError:
-                raise _ApiError(400, "count must be an integer") from None
+                raise ApiError(400, "count must be an integer") from None
             return self._send(200, {"failNext": self.service.fail_next(count)})
         if method == "POST" and path == "/add_job":
             return self._sharp_add_job(query)
@@ -513,37 +190,37 @@ class _Handler(BaseHTTPRequestHandler):
             found = self.service.get(self._sharp_key(query))
             doc = self.service.proof_document(found) if found and found.api == "sharp" else None
             if doc is None:
-                raise _ApiError(404, "proof not available")
+                raise ApiError(404, "proof not available")
             return self._send(200, doc)
-        raise _ApiError(404, f"no route for {method} {path}")
+        raise ApiError(404, f"no route for {method} {path}")
 
     def _atlantic_submit(self, query: dict[str, str]) -> None:
         self._require_key(query)
         fields, files = _parse_multipart(self.headers.get("Content-Type", ""), self._body())
         pie = files.get("pieFile")
         if pie is None:
-            raise _ApiError(400, "pieFile is required")
+            raise ApiError(400, "pieFile is required")
         for name in ("declaredJobSize", "result"):
             if not fields.get(name):
-                raise _ApiError(400, f"{name} is required")
+                raise ApiError(400, f"{name} is required")
         if fields["declaredJobSize"] not in ("S", "M", "L"):
-            raise _ApiError(400, f"declaredJobSize must be S, M or L, got {fields['declaredJobSize']!r}")
+            raise ApiError(400, f"declaredJobSize must be S, M or L, got {fields['declaredJobSize']!r}")
         dedup = fields.get("dedupId") or None
         stored, created = self.service.submit("atlantic", pie, fields, dedup)
         if not created:
-            raise _ApiError(409, DEDUP_EXISTS_MESSAGE, {"atlanticQueryId": stored.id})
+            raise ApiError(409, DEDUP_EXISTS_MESSAGE, {"atlanticQueryId": stored.id})
         self._send(201, {"atlanticQueryId": stored.id})
 
     def _sharp_customer(self, query: dict[str, str]) -> str:
         customer = query.get("customer_id", "")
         if not customer:
-            raise _ApiError(400, "customer_id is required")
+            raise ApiError(400, "customer_id is required")
         return customer
 
     def _sharp_key(self, query: dict[str, str]) -> str:
         key = query.get("cairo_job_key", "")
         if not key:
-            raise _ApiError(400, "cairo_job_key is required")
+            raise ApiError(400, "cairo_job_key is required")
         return key
 
     def _sharp_add_job(self, query: dict[str, str]) -> None:
@@ -554,10 +231,10 @@ class _Handler(BaseHTTPRequestHandler):
             encoded = body["cairo_pie_encoded"]
             pie = base64.b64decode(encoded, validate=True)
         except (ValueError, KeyError, TypeError):
-            raise _ApiError(400, "body must be JSON with a base64 cairo_pie_encoded field") from None
+            raise ApiError(400, "body must be JSON with a base64 cairo_pie_encoded field") from None
         existing = self.service.get(key)
         if existing is not None and existing.api != "sharp":
-            raise _ApiError(409, f"cairo_job_key {key} is already used")
+            raise ApiError(409, f"cairo_job_key {key} is already used")
         if existing is None:
             self.service.submit("sharp", pie, {"layout": "dynamic", "cairoVersion": "cairo0"}, key, query_id=key)
         self._send(200, {"code": "JOB_RECEIVED_SUCCESSFULLY"})
@@ -577,9 +254,8 @@ class _HttpServer(ThreadingHTTPServer):
 class ProverServer:
     """Runs the devnet prover on a background thread: ``url = server.start()``, then ``server.stop()``."""
 
-    def __init__(self, config: ProverConfig | None = None, register_fact: RegisterFact | None = None):
+    def __init__(self, config: ProverConfig | None = None):
         self.config = config or ProverConfig()
-        self._register_fact = register_fact
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._http: _HttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -600,7 +276,7 @@ class ProverServer:
         else:
             self._tmp = tempfile.TemporaryDirectory(prefix="devnet-prover-")
             data_dir = Path(self._tmp.name)
-        self.service = ProverService(self.config, data_dir, self._register_fact)
+        self.service = ProverService(self.config, data_dir)
         self._http = _HttpServer((self.config.host, self.config.port), self.service)
         self.service.start()
         self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.1},
