@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 import aiohttp
 import marshmallow
@@ -42,6 +42,7 @@ from orchestrator_pipelines.starknet.state_update import (
 )
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 RPC_CONTRACT_NOT_FOUND = 20
 RPC_BLOCK_NOT_FOUND = 24
@@ -172,22 +173,25 @@ class MadaraClient:
         """State updates of blocks ``first..last`` inclusive, in order, fetched concurrently."""
         if first < 0 or last < first:
             raise OrchestratorError(f"invalid block range {first}..{last}")
-
-        async def fetch_all(client: FullNodeClient) -> list[BlockStateUpdate]:
-            limit = asyncio.Semaphore(self.max_concurrency)
-
-            async def fetch(number: int) -> BlockStateUpdate:
-                async with limit:
-                    try:
-                        return await self._get_state_update(client, number)
-                    except ClientError as exc:
-                        raise self._translate_client_error(exc, "starknet_getStateUpdate", number) from exc
-
-            return list(await asyncio.gather(*(fetch(n) for n in range(first, last + 1))))
-
-        timeout = self.timeout_s * max(1, (last - first + 1) // self.max_concurrency + 1)
-        updates = self._call("starknet_getStateUpdate", fetch_all, timeout_s=timeout)
+        numbers = list(range(first, last + 1))
+        updates = self._call_many(
+            "starknet_getStateUpdate",
+            numbers,
+            lambda c, n: self._get_state_update(c, n),
+            lambda n: {"block_number": n},
+        )
         return [state_update_from_starknet_py(u) for u in updates]
+
+    def nonces(self, addresses: Iterable[int], block_number: int) -> dict[int, int]:
+        """The nonce of each contract at one block, fetched concurrently (for DA encoding)."""
+        unique = list(dict.fromkeys(addresses))
+        values = self._call_many(
+            "starknet_getNonce",
+            unique,
+            lambda c, a: c.get_contract_nonce(a, block_number=block_number),
+            lambda a: {"block_number": block_number, "address": a},
+        )
+        return dict(zip(unique, values))
 
     def nonce(self, address: int, block_number: int) -> int:
         return self._call(
@@ -221,6 +225,30 @@ class MadaraClient:
         if not isinstance(update, BlockStateUpdate):
             raise MadaraRpcError(f"starknet_getStateUpdate at {self.rpc_url}: block {number} is not confirmed")
         return update
+
+    def _call_many(
+        self,
+        method: str,
+        items: list[K],
+        request: Callable[[FullNodeClient, K], Awaitable[T]],
+        context: Callable[[K], dict[str, int]],
+    ) -> list[T]:
+        """One request per item, at most ``max_concurrency`` in flight, results in item order."""
+
+        async def fetch_all(client: FullNodeClient) -> list[T]:
+            limit = asyncio.Semaphore(self.max_concurrency)
+
+            async def fetch(item: K) -> T:
+                async with limit:
+                    try:
+                        return await request(client, item)
+                    except ClientError as exc:
+                        raise self._translate_client_error(exc, method, **context(item)) from exc
+
+            return list(await asyncio.gather(*(fetch(item) for item in items)))
+
+        rounds = len(items) // self.max_concurrency + 1
+        return self._call(method, fetch_all, timeout_s=self.timeout_s * rounds)
 
     def _call(
         self,
