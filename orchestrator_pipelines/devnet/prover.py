@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ProverConfig(
         host=args.host, port=args.port, api_key=args.api_key, proving_delay_s=args.proving_delay,
         failure_rate=args.failure_rate, seed=args.seed, l1_rpc_url=args.l1_rpc_url,
-        fact_registry_address=args.fact_registry, registrar_private_key=os.environ.get(args.registrar_key_env),
+        fact_registry_address=args.fact_registry, registrar_private_key=os.environ.get(args.registrar_key_env) or None,
         data_dir=args.data_dir,
     )
     stop = threading.Event()

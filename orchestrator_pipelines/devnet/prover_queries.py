@@ -20,6 +20,7 @@ from typing import Any
 
 from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
 from orchestrator_pipelines.devnet.l1_deploy import register_fact
+from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.calldata import atlantic_job_size
 
 STEPS = ["TRACE_GENERATION", "PROOF_GENERATION", "PROOF_VERIFICATION"]
@@ -48,6 +49,21 @@ class ProverConfig:
     registrar_private_key: str | None = None
     data_dir: str | None = None
     received_fraction: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.proving_delay_s < 0:
+            raise InvalidInputError(f"proving_delay_s must be >= 0, got {self.proving_delay_s}")
+        if not 0.0 <= self.failure_rate <= 1.0:
+            raise InvalidInputError(f"failure_rate must be in 0..1, got {self.failure_rate}")
+        if not 0.0 <= self.received_fraction <= 1.0:
+            raise InvalidInputError(f"received_fraction must be in 0..1, got {self.received_fraction}")
+        if not self.api_key:
+            raise InvalidInputError("api_key must not be empty")
+        l1 = (self.l1_rpc_url, self.fact_registry_address, self.registrar_private_key)
+        if any(l1) and not all(l1):
+            raise InvalidInputError(
+                "fact registration needs l1_rpc_url, fact_registry_address and registrar_private_key together"
+            )
 
 
 @dataclass

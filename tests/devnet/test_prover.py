@@ -252,3 +252,19 @@ def test_runs_as_a_standalone_process(tmp_path: Path) -> None:
         process.terminate()
         assert process.wait(timeout=20) == 0
     assert (tmp_path / "prover").is_dir()
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"failure_rate": 1.5}, "failure_rate must be in 0..1"),
+        ({"proving_delay_s": -1}, "proving_delay_s must be >= 0"),
+        ({"api_key": ""}, "api_key must not be empty"),
+        ({"l1_rpc_url": "http://127.0.0.1:8545"}, "needs l1_rpc_url, fact_registry_address and registrar_private_key"),
+    ],
+)
+def test_config_is_checked(kwargs: dict, message: str) -> None:
+    from orchestrator_pipelines.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match=message):
+        ProverConfig(**kwargs)
