@@ -137,6 +137,9 @@ class AnvilProcess:
             stdout=self._log if self._log else subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C reaches the owner, which then
+            # stops anvil in order (after the services that use it).
+            start_new_session=True,
         )
         try:
             self._wait_ready()
