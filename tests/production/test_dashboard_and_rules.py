@@ -77,3 +77,13 @@ def test_alert_rules_name_real_series(rule_exprs: list[str]) -> None:
         assert rule["alert"].startswith("Orchestrator")
         assert rule["labels"]["severity"] in {"warning", "critical"}
         assert rule["annotations"]["summary"]
+
+
+def test_deploy_readme_lists_every_metric_with_its_type() -> None:
+    readme = (DEPLOY / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(orchestrator_[a-z0-9_]+)` \| (\w+) \|", readme, re.MULTILINE))
+    expected = {}
+    for family in OrchestratorMetrics().registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        expected[name] = family.type
+    assert rows == expected
