@@ -135,6 +135,15 @@ def _raw_state_updates(client: FullNodeClient, count: int) -> list[dict[str, Any
     return [rpc(client.url, "starknet_getStateUpdate", {"block_id": {"block_number": n}})["result"] for n in range(count)]
 
 
+def test_state_update_filtered_by_contract(client: FullNodeClient, updates: list[Any]) -> None:
+    full = updates[3]
+    only_fee_token = client.get_state_update_sync(block_number=3, contract_addresses=[STRK_FEE_TOKEN_ADDRESS])
+    assert [d.address for d in only_fee_token.state_diff.storage_diffs] == [STRK_FEE_TOKEN_ADDRESS]
+    assert only_fee_token.state_diff.storage_diffs[0] in full.state_diff.storage_diffs
+    assert only_fee_token.state_diff.nonces == []
+    assert only_fee_token.new_root == full.new_root
+
+
 def test_generated_diffs_have_every_kind_of_change(updates: list[Any]) -> None:
     later = updates[1:]
     assert any(u.state_diff.deployed_contracts for u in later), "no deployment after genesis"

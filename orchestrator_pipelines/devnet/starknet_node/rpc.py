@@ -18,7 +18,7 @@ from typing import Any, Callable
 from starknet_py.cairo.felt import encode_shortstring
 
 from orchestrator_pipelines.devnet.starknet_node.state import Block, ChainState
-from orchestrator_pipelines.starknet.felt import felt_hex
+from orchestrator_pipelines.starknet.felt import STARK_PRIME, felt_hex
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def _felt_param(value: Any, name: str) -> int:
             felt = int(value, 16)
         except ValueError:
             felt = -1
-        if 0 <= felt < 2**252:
+        if 0 <= felt < STARK_PRIME:
             return felt
     raise invalid_params(f"{name} must be a 0x-prefixed hex felt, got {value!r}")
 
@@ -152,7 +152,7 @@ class StarknetRpc:
             kwargs = dict(params)
         else:
             raise invalid_params("params must be an array or an object")
-        return method.handler(**{k: v for k, v in kwargs.items() if k in method.params})
+        return method.handler(**kwargs)
 
     def _resolve(self, block_id: Any) -> Block:
         """The block a block id names; pre-confirmed tags resolve to the latest block."""
@@ -205,8 +205,14 @@ class StarknetRpc:
         block = self._resolve(block_id)
         return 0 if block_id in PRE_CONFIRMED_TAGS else len(block.transactions)
 
-    def _get_state_update(self, block_id: Any) -> dict[str, Any]:
+    def _get_state_update(self, block_id: Any, contract_addresses: Any = None) -> dict[str, Any]:
         block = self._resolve(block_id)
+        if contract_addresses is not None:
+            if not isinstance(contract_addresses, list):
+                raise invalid_params("contract_addresses must be an array of felts")
+            wanted = {_felt_param(a, "contract_addresses") for a in contract_addresses}
+            update = self._get_state_update(block_id)
+            return {**update, "state_diff": _only_contracts(update["state_diff"], wanted)}
         if block_id in PRE_CONFIRMED_TAGS:
             empty = {
                 "storage_diffs": [],
@@ -240,6 +246,21 @@ class StarknetRpc:
         if class_hash is None:
             raise contract_not_found()
         return felt_hex(class_hash)
+
+
+def _only_contracts(state_diff: dict[str, Any], wanted: set[int]) -> dict[str, Any]:
+    """The part of a state diff that touches the given contracts (the spec's contract filter)."""
+
+    def keep(address: str) -> bool:
+        return int(address, 16) in wanted
+
+    return {
+        **state_diff,
+        "storage_diffs": [d for d in state_diff["storage_diffs"] if keep(d["address"])],
+        "nonces": [n for n in state_diff["nonces"] if keep(n["contract_address"])],
+        "deployed_contracts": [d for d in state_diff["deployed_contracts"] if keep(d["address"])],
+        "replaced_classes": [r for r in state_diff["replaced_classes"] if keep(r["contract_address"])],
+    }
 
 
 def _error_response(request_id: Any, error: RpcError) -> dict[str, Any]:
