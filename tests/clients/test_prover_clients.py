@@ -22,7 +22,7 @@ FIBONACCI_FACT = "0xca15503f02f8406b599cb220879e842394f5cf2cef753f3ee430647b5981
 
 @pytest.fixture(scope="module")
 def prover() -> Iterator[ProverServer]:
-    with ProverServer(ProverConfig(api_key="k", proving_delay_s=0.6)) as server:
+    with ProverServer(ProverConfig(api_key="k", proving_delay_s=1.0, received_fraction=0.4)) as server:
         yield server
 
 
