@@ -30,6 +30,9 @@ ProofState = Literal["pending", "done", "failed"]
 PieInput = Union[str, os.PathLike, bytes]
 
 DEDUP_EXISTS_MESSAGE = "ATLANTIC_QUERY_WITH_DEDUP_ID_ALREADY_EXISTS"
+# Where the hosted Atlantic service publishes a DONE query's proof (as the Madara
+# orchestrator's client reads it); pass it as ``proof_url_template`` for the real service.
+ATLANTIC_PROOF_URL_TEMPLATE = "https://s3.pl-waw.scw.cloud/atlantic-k8s-experimental/queries/{id}/proof.json"
 
 
 @dataclass(frozen=True)
@@ -117,9 +120,10 @@ class _Http:
 class AtlanticClient:
     """The Atlantic API: ``POST /atlantic-query``, ``GET /atlantic-query/{id}``, dedup look-up, proof download.
 
-    ``proof_url_template`` is where a DONE query's proof is served; the real
-    service publishes it on object storage, the devnet prover under its own URL
-    (the default).
+    ``proof_url_template`` (with ``{id}``) is where a DONE query's proof is
+    served: the hosted service publishes it on object storage
+    (:data:`ATLANTIC_PROOF_URL_TEMPLATE`), the devnet prover under its own URL
+    (the default). A proof that is not there (yet) reads as None.
     """
 
     def __init__(

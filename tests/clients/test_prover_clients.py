@@ -152,3 +152,11 @@ def test_timeout_and_refused_connection_are_transient(scripted: _ScriptedServer)
     closed = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(TransientError, match="ConnectionError"):
         SharpClient(closed, "c", timeout_s=2).status("q")
+
+
+def test_proof_download_follows_the_template(scripted: _ScriptedServer) -> None:
+    client = AtlanticClient("http://127.0.0.1:1", "k", proof_url_template=_url(scripted) + "/bucket/{id}/proof.json")
+    scripted.status, scripted.body = 200, '{"proof": 1}'
+    assert client.fetch_proof("q1") == b'{"proof": 1}'
+    scripted.status, scripted.body = 404, "<Error><Code>NoSuchKey</Code></Error>"
+    assert client.fetch_proof("q2") is None
