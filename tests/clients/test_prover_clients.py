@@ -94,6 +94,7 @@ class _Scripted(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
+        self.server.paths.append(self.path)
         time.sleep(self.server.delay_s)
         body = self.server.body.encode()
         try:
@@ -113,11 +114,13 @@ class _ScriptedServer(ThreadingHTTPServer):
     status = 200
     body = "{}"
     delay_s = 0.0
+    paths: list[str]
 
 
 @pytest.fixture
 def scripted() -> Iterator[_ScriptedServer]:
     server = _ScriptedServer(("127.0.0.1", 0), _Scripted)
+    server.paths = []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server
@@ -158,5 +161,6 @@ def test_proof_download_follows_the_template(scripted: _ScriptedServer) -> None:
     client = AtlanticClient("http://127.0.0.1:1", "k", proof_url_template=_url(scripted) + "/bucket/{id}/proof.json")
     scripted.status, scripted.body = 200, '{"proof": 1}'
     assert client.fetch_proof("q1") == b'{"proof": 1}'
+    assert scripted.paths == ["/bucket/q1/proof.json"]
     scripted.status, scripted.body = 404, "<Error><Code>NoSuchKey</Code></Error>"
     assert client.fetch_proof("q2") is None
