@@ -202,6 +202,12 @@ def test_storage_at_historical_blocks(node: NodeServer, client: FullNodeClient, 
         balances.append(balance)
     assert balances[0] == 0
     assert all(later > earlier for earlier, later in zip(balances[1:], balances[2:])), "fees accumulate"
+    # A slot written once (an airdrop slot of the large block) reads 0 before and its value from then on.
+    airdrop = max(updates[LARGE_EVERY].state_diff.storage_diffs, key=lambda d: len(d.storage_entries))
+    slot = airdrop.storage_entries[len(airdrop.storage_entries) // 2]
+    assert client.get_storage_at_sync(airdrop.address, slot.key, block_number=LARGE_EVERY - 1) == 0
+    assert client.get_storage_at_sync(airdrop.address, slot.key, block_number=LARGE_EVERY) == slot.value
+    assert client.get_storage_at_sync(airdrop.address, slot.key, block_number="latest") == slot.value
     # A slot never written reads 0 on a deployed contract.
     assert client.get_storage_at_sync(STRK_FEE_TOKEN_ADDRESS, 0x1234567, block_number=5) == 0
 

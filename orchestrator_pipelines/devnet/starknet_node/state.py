@@ -205,30 +205,49 @@ K = TypeVar("K", bound=Hashable)
 
 
 class _History(Generic[K]):
-    """Values per key with the block number that set each, for point-in-time reads."""
+    """Values per key with the block number that set each, for point-in-time reads.
+
+    Most storage slots are written once (a large block adds thousands), so a key
+    written once is kept as one ``(block, value)`` tuple; a key written again
+    becomes a list of two parallel lists (blocks, values) searched by bisection.
+    """
 
     def __init__(self) -> None:
-        self._entries: dict[K, tuple[list[int], list[int]]] = {}
+        self._entries: dict[K, tuple[int, int] | list[list[int]]] = {}
 
     def set(self, key: K, block_number: int, value: int) -> None:
-        blocks, values = self._entries.setdefault(key, ([], []))
-        if blocks and blocks[-1] == block_number:
-            values[-1] = value
+        entry = self._entries.get(key)
+        if entry is None:
+            self._entries[key] = (block_number, value)
+        elif isinstance(entry, tuple):
+            first_block, first_value = entry
+            if first_block == block_number:
+                self._entries[key] = (block_number, value)
+            else:
+                self._entries[key] = [[first_block, block_number], [first_value, value]]
         else:
-            blocks.append(block_number)
-            values.append(value)
+            blocks, values = entry
+            if blocks[-1] == block_number:
+                values[-1] = value
+            else:
+                blocks.append(block_number)
+                values.append(value)
 
     def at(self, key: K, block_number: int) -> int | None:
         entry = self._entries.get(key)
         if entry is None:
             return None
+        if isinstance(entry, tuple):
+            return entry[1] if entry[0] <= block_number else None
         blocks, values = entry
         i = bisect_right(blocks, block_number)
         return values[i - 1] if i else None
 
     def latest(self, key: K) -> int | None:
         entry = self._entries.get(key)
-        return entry[1][-1] if entry else None
+        if entry is None:
+            return None
+        return entry[1] if isinstance(entry, tuple) else entry[1][-1]
 
 
 class ChainState:
@@ -238,7 +257,7 @@ class ChainState:
         self._lock = threading.RLock()
         self._blocks: list[Block] = []
         self._by_hash: dict[int, int] = {}
-        self._storage: _History[tuple[int, int]] = _History()
+        self._storage: dict[int, _History[int]] = {}
         self._nonces: _History[int] = _History()
         self._class_hashes: _History[int] = _History()
         self._contracts: dict[int, int] = {}
@@ -286,8 +305,9 @@ class ChainState:
                 self._class_hashes.set(address, n, class_hash)
                 self._contracts[address] = class_hash
             for address, entries in diff.storage.items():
+                slots = self._storage.setdefault(address, _History())
                 for key, value in entries.items():
-                    self._storage.set((address, key), n, value)
+                    slots.set(key, n, value)
             for address, nonce in diff.nonces.items():
                 self._nonces.set(address, n, nonce)
             self._declared.update(diff.declared)
@@ -312,11 +332,13 @@ class ChainState:
         with self._lock:
             if self._class_hashes.at(address, block_number) is None:
                 return None
-            return self._storage.at((address, key), block_number) or 0
+            slots = self._storage.get(address)
+            return (slots.at(key, block_number) if slots else None) or 0
 
     def latest_storage(self, address: int, key: int) -> int:
         with self._lock:
-            return self._storage.latest((address, key)) or 0
+            slots = self._storage.get(address)
+            return (slots.latest(key) if slots else None) or 0
 
     def latest_nonce(self, address: int) -> int:
         with self._lock:
