@@ -11,43 +11,34 @@ Connection problems, timeouts and fee spikes above the configured caps are
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-import ckzg
 import requests
 import rlp
 from eth_abi import decode as abi_decode
 from eth_account import Account
-from eth_account.typed_transactions.base import TRUSTED_SETUP
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
+from orchestrator_pipelines.starknet.calldata import encode_update_state_kzg_da
+from orchestrator_pipelines.starknet.kzg import blob_to_commitment, compute_blob_proof, versioned_hash
 
 BLOB_SIZE = 131072
 KZG_PROOF_SIZE = 48
 GWEI = 10**9
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
+# Send refusals that go away with time or a fee change, not with a different input.
+TRANSIENT_SEND_ERRORS = ("underpriced", "fee too low", "less than block", "nonce too low", "txpool is full")
 
-# The subset of the Starknet core contract's ABI that settlement uses (names and
-# types as in the contract deployed on Ethereum).
+# The read side of the Starknet core contract's ABI (names and types as in the
+# contract deployed on Ethereum); the updateStateKzgDA calldata comes from
+# ``starknet.calldata``.
 CORE_CONTRACT_ABI: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "name": "updateStateKzgDA",
-        "stateMutability": "nonpayable",
-        "inputs": [
-            {"name": "programOutput", "type": "uint256[]"},
-            {"name": "kzgProofs", "type": "bytes[]"},
-        ],
-        "outputs": [],
-    },
     *(
         {"type": "function", "name": name, "stateMutability": "view", "inputs": [], "outputs": [{"name": "", "type": kind}]}
         for name, kind in (
@@ -100,17 +91,6 @@ class SettlementReceipt:
     fee_wei: int
 
 
-@functools.cache
-def _kzg_settings() -> Any:
-    return ckzg.load_trusted_setup(str(TRUSTED_SETUP), 0)
-
-
-def blob_versioned_hash(blob: bytes) -> bytes:
-    """EIP-4844 versioned hash of a blob: 0x01 || sha256(commitment)[1:]."""
-    commitment = ckzg.blob_to_kzg_commitment(bytes(blob), _kzg_settings())
-    return b"\x01" + hashlib.sha256(bytes(commitment)).digest()[1:]
-
-
 def decode_revert_reason(data: str | bytes | None) -> str | None:
     """The string of a Solidity ``Error(string)`` revert payload, or None for other payloads."""
     if data is None:
@@ -133,6 +113,11 @@ def _transient_on_io(what: str, url: str) -> Iterator[None]:
         raise TransientError(f"{what}: Ethereum RPC {url} unreachable ({type(exc).__name__})") from exc
     except TimeExhausted as exc:
         raise TransientError(f"{what}: timed out ({exc})") from exc
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else None
+        if status is not None and (status >= 500 or status == 429):
+            raise TransientError(f"{what}: Ethereum RPC {url} answered HTTP {status}") from exc
+        raise OrchestratorError(f"{what}: Ethereum RPC {url} answered HTTP {status}") from exc
 
 
 class SettlementClient:
@@ -225,10 +210,9 @@ class SettlementClient:
         """
         _check_inputs(program_output, kzg_proofs, blobs)
         what = "updateStateKzgDA"
-        data = self.core_contract.encode_abi(
-            "updateStateKzgDA", args=[[int(w) for w in program_output], [bytes(p) for p in kzg_proofs]]
-        )
-        versioned_hashes = [blob_versioned_hash(blob) for blob in blobs]
+        data = "0x" + encode_update_state_kzg_da([int(w) for w in program_output], [bytes(p) for p in kzg_proofs]).hex()
+        commitments = [blob_to_commitment(bytes(blob)) for blob in blobs]
+        versioned_hashes = [versioned_hash(c) for c in commitments]
         with _transient_on_io(what, self.rpc_url):
             max_fee, priority_fee = self._gas_fees()
             max_blob_fee = self._blob_gas_fee()
@@ -256,7 +240,8 @@ class SettlementClient:
                 "maxPriorityFeePerGas": priority_fee,
                 "maxFeePerBlobGas": max_blob_fee,
             }
-            tx_hash = self._send_raw(self._sign_blob_transaction(tx, blobs, versioned_hashes), what)
+            raw, tx_hash = self._sign_blob_transaction(tx, blobs, commitments)
+            self._send_raw(raw, tx_hash, what)
         if on_sent is not None:
             on_sent(HexBytes(tx_hash).to_0x_hex())
         return self.wait_for_transaction(tx_hash)
@@ -315,28 +300,38 @@ class SettlementClient:
             raise OrchestratorError(f"{what} reverted: {reason}")
         raise OrchestratorError(f"{what} simulation failed: {message}")
 
-    def _sign_blob_transaction(self, tx: dict[str, Any], blobs: Sequence[bytes], versioned_hashes: list[bytes]) -> bytes:
-        """The EIP-4844 network form: 0x03 || rlp([signed tx fields, blobs, commitments, proofs]).
+    def _sign_blob_transaction(
+        self, tx: dict[str, Any], blobs: Sequence[bytes], commitments: list[bytes]
+    ) -> tuple[bytes, str]:
+        """The EIP-4844 network form 0x03 || rlp([signed tx fields, blobs, commitments, proofs]) and the tx hash.
 
         eth-account can attach the sidecar itself, but it reloads the KZG trusted
         setup twice per signature (seconds of CPU); the setup loaded once per
         process does the same work in milliseconds.
         """
+        versioned_hashes = [versioned_hash(c) for c in commitments]
         signed = self.account.sign_transaction({**tx, "blobVersionedHashes": versioned_hashes})
         raw = bytes(signed.raw_transaction)
         if raw[0] != 3:
             raise OrchestratorError(f"expected a type-3 transaction after signing, got type {raw[0]}")
-        settings = _kzg_settings()
-        commitments = [bytes(ckzg.blob_to_kzg_commitment(bytes(b), settings)) for b in blobs]
-        proofs = [
-            bytes(ckzg.compute_blob_kzg_proof(bytes(b), c, settings)) for b, c in zip(blobs, commitments)
-        ]
+        proofs = [compute_blob_proof(bytes(b), c) for b, c in zip(blobs, commitments)]
         body = rlp.decode(raw[1:])
-        return b"\x03" + rlp.encode([body, [bytes(b) for b in blobs], commitments, proofs])
+        network_form = b"\x03" + rlp.encode([body, [bytes(b) for b in blobs], commitments, proofs])
+        return network_form, HexBytes(signed.hash).to_0x_hex()
 
-    def _send_raw(self, raw: bytes, what: str) -> str:
-        result = self._rpc("eth_sendRawTransaction", ["0x" + bytes(raw).hex()], what)
-        return str(result)
+    def _send_raw(self, raw: bytes, tx_hash: str, what: str) -> None:
+        """Broadcast; a node that already has the transaction is success, a fee refusal is transient."""
+        response = self.w3.provider.make_request("eth_sendRawTransaction", ["0x" + raw.hex()])  # type: ignore[arg-type]
+        error = response.get("error")
+        if not error:
+            return
+        message = str(error.get("message", error) if isinstance(error, dict) else error)
+        lowered = message.lower()
+        if "already known" in lowered or "alreadyknown" in lowered:
+            return
+        if any(marker in lowered for marker in TRANSIENT_SEND_ERRORS):
+            raise TransientError(f"{what}: {tx_hash} refused by the node for now: {message}")
+        raise OrchestratorError(f"{what}: sending {tx_hash} failed: {message}")
 
     def _gas_fees(self) -> tuple[int, int]:
         """(maxFeePerGas, maxPriorityFeePerGas): twice the base fee plus the recent median tip."""

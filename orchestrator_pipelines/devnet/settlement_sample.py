@@ -13,10 +13,14 @@ import os
 from dataclasses import dataclass
 from typing import Sequence
 
-import ckzg
-from eth_utils import keccak
-
-from orchestrator_pipelines.clients.settlement import _kzg_settings
+from orchestrator_pipelines.starknet.facts import fact as sharp_fact_of
+from orchestrator_pipelines.starknet.facts import output_root
+from orchestrator_pipelines.starknet.kzg import (
+    blob_to_commitment,
+    commitment_to_limbs,
+    compute_point_proof,
+    y_to_limbs,
+)
 
 BLS_MODULUS = 0x73EDA753299D7D483339D80809A1D80553BDA402FFFE5BFEFFFFFFFF00000001
 FIELD_ELEMENTS_PER_BLOB = 4096
@@ -45,8 +49,7 @@ def random_blob(rng_bytes: bytes | None = None) -> bytes:
 
 def sharp_fact(program_hash: int, program_output: Sequence[int]) -> bytes:
     """keccak256(program_hash || keccak256(output words)): what the core contract asks the registry."""
-    output_hash = keccak(b"".join(int(w).to_bytes(32, "big") for w in program_output))
-    return keccak(int(program_hash).to_bytes(32, "big") + output_hash)
+    return sharp_fact_of(program_hash, output_root(program_output))
 
 
 def build_kzg_settlement_input(
@@ -65,19 +68,15 @@ def build_kzg_settlement_input(
     messages_to_l2: Sequence[int] = (),
 ) -> KzgSettlementInput:
     """Program output in the 0.13.3+ layout for ``blobs``, with each blob's proof at ``x_0``."""
-    settings = _kzg_settings()
-    z = (x_0 % BLS_MODULUS).to_bytes(32, "big")
+    z = x_0 % BLS_MODULUS
     commitments: list[int] = []
     evaluations: list[int] = []
     proofs: list[bytes] = []
     for blob in blobs:
-        commitment = bytes(ckzg.blob_to_kzg_commitment(bytes(blob), settings))
-        proof, y = ckzg.compute_kzg_proof(bytes(blob), z, settings)
-        commitment_int = int.from_bytes(commitment, "big")
-        commitments += [commitment_int & (2**192 - 1), commitment_int >> 192]
-        y_int = int.from_bytes(bytes(y), "big")
-        evaluations += [y_int & (2**128 - 1), y_int >> 128]
-        proofs.append(bytes(proof))
+        commitments += commitment_to_limbs(blob_to_commitment(bytes(blob)))
+        proof, y = compute_point_proof(bytes(blob), z)
+        evaluations += y_to_limbs(y)
+        proofs.append(proof)
     output = [
         prev_root,
         new_root,
@@ -89,7 +88,7 @@ def build_kzg_settlement_input(
         config_hash,
         1,  # use_kzg_da
         0,  # full_output
-        int.from_bytes(z, "big"),
+        z,
         len(blobs),
         *commitments,
         *evaluations,

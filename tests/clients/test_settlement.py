@@ -12,7 +12,6 @@ from web3 import Web3
 from orchestrator_pipelines.clients.settlement import (
     CoreState,
     SettlementClient,
-    blob_versioned_hash,
     decode_revert_reason,
 )
 from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, AnvilProcess
@@ -24,6 +23,7 @@ from orchestrator_pipelines.devnet.settlement_sample import (
     build_kzg_settlement_input,
     random_blob,
 )
+from orchestrator_pipelines.starknet.kzg import blob_to_commitment, versioned_hash
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 
 PROGRAM_HASH = 0x3A5F1B2C
@@ -95,8 +95,10 @@ def test_two_blob_update_then_next_batch(
     anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient
 ) -> None:
     first = registered(anvil, deployed, batch(blobs(10, 2), client.state(), 5))
-    receipt = client.update_state_kzg_da(first.program_output, first.kzg_proofs, first.blobs)
+    sent: list[str] = []
+    receipt = client.update_state_kzg_da(first.program_output, first.kzg_proofs, first.blobs, on_sent=sent.append)
 
+    assert sent == [receipt.tx_hash]
     assert client.state() == CoreState(block_number=5, root=GENESIS_ROOT + 1, block_hash=GENESIS_HASH + 1)
     assert receipt.blob_gas_used == 2 * 131072
     assert receipt.gas_used > 21_000
@@ -105,7 +107,7 @@ def test_two_blob_update_then_next_batch(
     mined = w3.eth.get_transaction(receipt.tx_hash)
     assert mined["type"] == 3
     assert mined["from"] == SETTLEMENT_ACCOUNT.address
-    assert [bytes(h) for h in mined["blobVersionedHashes"]] == [blob_versioned_hash(b) for b in first.blobs]
+    assert [bytes(h) for h in mined["blobVersionedHashes"]] == [versioned_hash(blob_to_commitment(b)) for b in first.blobs]
     assert mined["blockNumber"] == receipt.block_number
 
     second = registered(anvil, deployed, batch(blobs(11, 1), client.state(), 8))

@@ -12,7 +12,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.logs import DISCARD
 
-from orchestrator_pipelines.clients.settlement import SettlementClient, blob_versioned_hash
+from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.devnet.anvil import (
     DEPLOYER_ACCOUNT,
     FACT_REGISTRAR_ACCOUNT,
@@ -35,6 +35,7 @@ from orchestrator_pipelines.devnet.settlement_sample import (
     random_blob,
     sharp_fact,
 )
+from orchestrator_pipelines.starknet.kzg import blob_to_commitment, compute_point_proof, versioned_hash
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
 
 PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
@@ -127,17 +128,13 @@ def test_eth_account_blob_transaction_moves_state_and_emits_log_state_update(
     events = contract.events.LogStateUpdate().process_receipt(receipt, errors=DISCARD)
     assert [(e.args.globalRoot, e.args.blockNumber, e.args.blockHash) for e in events] == [(0xAB02, 9, 0xCD03)]
     mined = w3.eth.get_transaction(receipt["transactionHash"])
-    assert [bytes(h) for h in mined["blobVersionedHashes"]] == [blob_versioned_hash(sample.blobs[0])]
+    assert [bytes(h) for h in mined["blobVersionedHashes"]] == [versioned_hash(blob_to_commitment(sample.blobs[0]))]
 
 
 def test_real_mainnet_0_13_3_output_and_blob_settle(
     anvil: AnvilProcess, vectors_dir: Path
 ) -> None:
     """A Starknet OS output and its blob from an Ethereum settlement (new layout) pass every check."""
-    import ckzg
-
-    from orchestrator_pipelines.clients.settlement import _kzg_settings
-
     directory = vectors_dir / "l1_blobs" / "6806848"
     output = [int(word) for word in (directory / "program_output.txt").read_text().split()]
     blob = bytes.fromhex((directory / "blob_data.txt").read_text().strip())
@@ -151,10 +148,10 @@ def test_real_mainnet_0_13_3_output_and_blob_settle(
         genesis_block_hash=output[4],
     )
     register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sharp_fact(PROGRAM_HASH, output))
-    proof, _ = ckzg.compute_kzg_proof(blob, output[10].to_bytes(32, "big"), _kzg_settings())
+    proof, _ = compute_point_proof(blob, output[10])
     client = SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract)
 
-    client.update_state_kzg_da(output, [bytes(proof)], [blob])
+    client.update_state_kzg_da(output, [proof], [blob])
 
     state = client.state()
     assert (state.root, state.block_number, state.block_hash) == (output[1], output[3], output[5])
