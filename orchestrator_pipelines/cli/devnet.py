@@ -36,13 +36,14 @@ def register(subparsers: Any) -> None:
     up.set_defaults(func=run_up)
 
     build = sub.add_parser("build-contracts", help="recompile contracts/*.sol into the committed artifacts")
+    build.add_argument("--out-dir", type=Path, default=None, help="write there instead of the committed artifacts")
     build.set_defaults(func=run_build_contracts)
 
 
 def run_build_contracts(args: argparse.Namespace) -> int:
-    from orchestrator_pipelines.devnet.contract_build import compile_contracts, write_artifacts
+    from orchestrator_pipelines.devnet.contract_build import ARTIFACTS_DIR, compile_contracts, write_artifacts
 
-    for path in write_artifacts(compile_contracts()):
+    for path in write_artifacts(compile_contracts(), args.out_dir or ARTIFACTS_DIR):
         print(f"wrote {path}")
     return 0
 

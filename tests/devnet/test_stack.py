@@ -20,9 +20,15 @@ from orchestrator_pipelines.clients.settlement import CoreState, SettlementClien
 from orchestrator_pipelines.devnet.l1_deploy import read_addresses, register_fact
 from orchestrator_pipelines.devnet.ports import free_port
 from orchestrator_pipelines.devnet.settlement_sample import BLOB_SIZE, build_kzg_settlement_input, random_blob
-from orchestrator_pipelines.devnet.snos_runner import DEVNET_OS_CONFIG_HASH, DEVNET_OS_PROGRAM_HASH
+from orchestrator_pipelines.devnet.snos_runner import (
+    DEVNET_OS_CONFIG_HASH,
+    DEVNET_OS_PROGRAM_HASH,
+    DevnetSnosRunner,
+)
 from orchestrator_pipelines.devnet.stack import CONTRACTS_FILE, DevnetConfig, DevnetStack, load_devnet_info
 from orchestrator_pipelines.errors import OrchestratorError
+from orchestrator_pipelines.starknet.blob import felts_to_blobs
+from orchestrator_pipelines.starknet.kzg import compute_point_proof
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
@@ -101,6 +107,24 @@ def test_settlement_on_the_stack_with_its_keys(stack: DevnetStack) -> None:
     )
     client.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
     assert client.state().block_number == genesis.block_number + 3
+
+
+def test_devnet_snos_output_settles_on_the_stack(stack: DevnetStack, tmp_path: Path) -> None:
+    """The devnet OS output of real node blocks, its blobs and its fact pass the core contract."""
+    wait_until(lambda: stack.starknet_block_number() >= 3, 15, "three Starknet blocks")
+    runner = DevnetSnosRunner(stack.starknet_rpc_url)
+    result = runner.run(1, 3, tmp_path / "snos")
+    output, felts = runner.os_output(1, 3)
+    blobs = felts_to_blobs(felts)
+    proofs = [compute_point_proof(blob, output.kzg.x0)[0] for blob in blobs]
+    register_fact(stack.l1_rpc_url, stack.fact_registrar_account.private_key, stack.fact_registry, result.fact)
+
+    client = SettlementClient(stack.l1_rpc_url, stack.settlement_key, stack.core_contract, stack.fact_registry)
+    client.update_state_kzg_da(result.program_output, proofs, blobs)
+
+    block_3 = stack.starknet_rpc("starknet_getBlockWithTxHashes", {"block_number": 3})
+    state_3 = stack.starknet_rpc("starknet_getStateUpdate", {"block_number": 3})
+    assert client.state() == CoreState(3, int(state_3["new_root"], 16), int(block_3["block_hash"], 16))
 
 
 def test_restart_keeps_chains_and_contracts(tmp_path: Path) -> None:
