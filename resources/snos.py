@@ -25,7 +25,7 @@ class SnosRunnerResource(ConfigurableResource):
         if self.kind == "external":
             from orchestrator_pipelines.clients.snos import ExternalSnosRunner
 
-            return ExternalSnosRunner(self.command, timeout_s=self.timeout_s)
+            return ExternalSnosRunner(self.command, timeout_s=self.timeout_s, rpc_url=self.madara_rpc_url)
         from orchestrator_pipelines.devnet.snos_runner import DevnetSnosRunner
 
         return DevnetSnosRunner(self.madara_rpc_url, max_blobs=self.max_blobs)
