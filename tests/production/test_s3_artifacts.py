@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -69,8 +70,8 @@ def test_expire_batch_deletes_only_that_batch(s3) -> None:
 
 def test_expire_batch_pages_through_more_than_one_delete_request(s3) -> None:
     store = S3ArtifactStore(s3, _bucket(s3, "artifacts-many"))
-    for index in range(1005):
-        store.put_bytes(batch_key("000001", f"blobs/{index}.bin"), b"b")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: store.put_bytes(batch_key("000001", f"blobs/{i}.bin"), b"b"), range(1005)))
     assert store.expire_batch("000001") == 1005
     assert store.list_keys("batches/000001/") == []
 
