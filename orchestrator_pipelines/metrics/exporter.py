@@ -19,8 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, EventRecordsFilter
-from dagster import RunStatusChangeRecordsFilter
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterEventType,
+    DagsterInstance,
+    EventRecordsFilter,
+    RunStatusChangeRecordsFilter,
+)
 from prometheus_client import start_http_server
 
 from orchestrator_pipelines.metrics.registry import STAGES, OrchestratorMetrics
