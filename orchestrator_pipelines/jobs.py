@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job, in_process_executor
 
-from orchestrator_pipelines.partitions import batches_partitions
 
 SETTLEMENT_TAG = "orchestrator/settlement"
 PROVER_SUBMIT_TAG = "orchestrator/prover-submit"
@@ -19,7 +18,6 @@ PROVER_SUBMIT_TAG = "orchestrator/prover-submit"
 prepare_batch_job = define_asset_job(
     "prepare_batch",
     selection=AssetSelection.assets("batch", "snos_output", "da_blob", "proof_request"),
-    partitions_def=batches_partitions,
     executor_def=in_process_executor,
     tags={PROVER_SUBMIT_TAG: "submit"},
     description="Fetch and encode the batch, run SNOS, build the blobs, submit the proof.",
@@ -28,7 +26,6 @@ prepare_batch_job = define_asset_job(
 submit_proof_job = define_asset_job(
     "submit_proof",
     selection=AssetSelection.assets("proof_request"),
-    partitions_def=batches_partitions,
     executor_def=in_process_executor,
     tags={PROVER_SUBMIT_TAG: "submit"},
     description="Submit the batch's PIE to the prover again after a failed query.",
@@ -37,7 +34,6 @@ submit_proof_job = define_asset_job(
 record_proof_job = define_asset_job(
     "record_proof",
     selection=AssetSelection.assets("proof"),
-    partitions_def=batches_partitions,
     executor_def=in_process_executor,
     description="Record a finished proof and check its fact on L1.",
 )
@@ -45,7 +41,6 @@ record_proof_job = define_asset_job(
 settle_batch_job = define_asset_job(
     "settle_batch",
     selection=AssetSelection.assets("state_update"),
-    partitions_def=batches_partitions,
     executor_def=in_process_executor,
     tags={SETTLEMENT_TAG: "l1"},
     description="Send the batch's updateStateKzgDA blob transaction (strictly in order).",

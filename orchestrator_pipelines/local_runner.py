@@ -43,6 +43,7 @@ class LocalRunner:
             definitions=self.defs,
             instance_ref=self.instance.get_ref() if self.instance.is_persistent else None,
             sensor_name=sensor_name,
+            resources=self.defs.resources,
         )
         data = sensor_def.evaluate_tick(context)
         for request in data.dynamic_partitions_requests or []:

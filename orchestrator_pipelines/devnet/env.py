@@ -1,0 +1,28 @@
+"""The orchestrator's environment for a running devnet stack.
+
+``orchestrator dev`` and the end-to-end tests start the stack, then hand its
+URLs, addresses and (public, anvil development) keys to the Dagster code
+location through the same environment variables a real deployment sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def orchestrator_env(info: dict[str, Any], artifacts_dir: str | Path) -> dict[str, str]:
+    return {
+        "ORCHESTRATOR_PROFILE": "devnet",
+        "ORCHESTRATOR_MADARA_RPC_URL": info["starknet"]["rpc_url"],
+        "ORCHESTRATOR_ETHEREUM_RPC_URL": info["l1"]["rpc_url"],
+        "ORCHESTRATOR_CORE_CONTRACT_ADDRESS": info["l1"]["core_contract"],
+        "ORCHESTRATOR_FACT_REGISTRY_ADDRESS": info["l1"]["fact_registry"],
+        "ORCHESTRATOR_ETHEREUM_PRIVATE_KEY": info["l1"]["settlement_account"]["private_key"],
+        "ORCHESTRATOR_PROVER": "atlantic",
+        "ORCHESTRATOR_ATLANTIC_SERVICE_URL": info["prover"]["url"],
+        "ORCHESTRATOR_ATLANTIC_API_KEY": info["prover"]["api_key"],
+        "ORCHESTRATOR_SNOS_RUNNER": "devnet",
+        "ORCHESTRATOR_ARTIFACT_STORE": "local",
+        "ORCHESTRATOR_ARTIFACTS_DIR": str(Path(artifacts_dir).resolve()),
+    }
