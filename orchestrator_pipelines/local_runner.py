@@ -76,6 +76,21 @@ class LocalRunner:
     def tick_all(self, sensors: Iterable[str] = PIPELINE_SENSORS) -> list[TickReport]:
         return [self.tick(name) for name in sensors]
 
+    def tick_until_idle(self, sensor_name: str, max_ticks: int = 50) -> list[TickReport]:
+        """Tick one sensor until it requests nothing new (e.g. settle every batch that is ready).
+
+        The daemon ticks each sensor on its own interval while runs execute in
+        parallel; here runs execute inside the tick, so the critical path
+        (settlement, one batch per run) is given its own loop.
+        """
+        reports = []
+        for _ in range(max_ticks):
+            report = self.tick(sensor_name)
+            reports.append(report)
+            if not report.runs:
+                break
+        return reports
+
     def _run_key_used(self, sensor_name: str, run_key: str) -> bool:
         return bool(
             self.instance.get_runs_count(

@@ -33,7 +33,7 @@ def devnet_pipeline(tmp_path: Path, request) -> Iterator[Pipeline]:
     stack = DevnetStack(
         DevnetConfig(
             state_dir=tmp_path / "devnet",
-            block_time_s=options.get("block_time_s", 0.5),
+            block_time_s=options.get("block_time_s", 1.0),
             prover_delay_s=options.get("prover_delay_s", 1.0),
             persist=False,
             node_options={"large_block_every": options.get("large_block_every", 12), "genesis_accounts": 8},

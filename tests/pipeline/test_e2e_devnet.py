@@ -55,7 +55,7 @@ def test_devnet_settles_batches_in_order_with_a_multi_blob_batch_and_a_prover_fa
     settled = 0
     while settled < TARGET_BATCHES:
         assert time.monotonic() < deadline, f"only {settled} batches settled in {DEADLINE_S} s"
-        for report in runner.tick_all():
+        for report in runner.tick_all() + runner.tick_until_idle("settlement_sensor"):
             for run in report.runs:
                 assert run.status == DagsterRunStatus.SUCCESS, (
                     f"{run.job_name} run for batch {run.tags.get('dagster/partition')} failed"
