@@ -251,21 +251,15 @@ class SettlementClient:
         tx_hash_hex = HexBytes(tx_hash).to_0x_hex()
         deadline = time.monotonic() + self.tx_timeout_s
         with _transient_on_io(f"waiting for {tx_hash_hex}", self.rpc_url):
-            receipt = None
             while True:
-                if receipt is None:
-                    try:
-                        receipt = self.w3.eth.get_transaction_receipt(tx_hash_hex)
-                    except TransactionNotFound:
-                        receipt = None
+                # Fetched afresh each round: a reorganisation can drop or move the transaction.
+                receipt = self._receipt_or_none(tx_hash_hex)
                 if receipt is not None:
                     if receipt["status"] != 1:
                         raise OrchestratorError(
                             f"transaction {tx_hash_hex} failed on chain in block {receipt['blockNumber']}"
                         )
                     if self.w3.eth.block_number >= receipt["blockNumber"] + self.confirmations - 1:
-                        # Re-read: the transaction may have been reorganised out meanwhile.
-                        receipt = self.w3.eth.get_transaction_receipt(tx_hash_hex)
                         return _settlement_receipt(receipt)
                 if time.monotonic() >= deadline:
                     state = "not mined" if receipt is None else f"mined in block {receipt['blockNumber']} but not confirmed"
@@ -274,6 +268,12 @@ class SettlementClient:
                         f"({self.confirmations} confirmation(s) required)"
                     )
                 time.sleep(self.poll_interval_s)
+
+    def _receipt_or_none(self, tx_hash_hex: str) -> Any:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash_hex)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
 
     # ---- internals -------------------------------------------------------------
 
