@@ -21,6 +21,8 @@ COMMAND_MODULES = (
     "orchestrator_pipelines.cli.pie",
     "orchestrator_pipelines.cli.devnet",
     "orchestrator_pipelines.cli.dev",
+    "orchestrator_pipelines.cli.metrics",
+    "orchestrator_pipelines.cli.artifacts",
 )
 
 

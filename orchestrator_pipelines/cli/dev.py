@@ -1,0 +1,86 @@
+"""``orchestrator dev``: the devnet stack plus ``dagster dev`` — the whole pipeline on one machine.
+
+It starts anvil (with the core contract), the Starknet node and the prover,
+points the code location at them through the ``ORCHESTRATOR_*`` environment,
+and runs ``dagster dev`` (webserver + daemon) with the sensors running, so
+batches flow from new blocks to settled state updates without a click.
+Ctrl-C stops Dagster, then the devnet.
+
+Dagster's instance lives under the devnet's state directory by default, so
+the two are reset together (``make clean``) and never disagree about which
+blocks were batched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from orchestrator_pipelines.errors import OrchestratorError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def register(subparsers: Any) -> None:
+    dev = subparsers.add_parser("dev", help="run the devnet stack and `dagster dev` with the sensors running")
+    dev.add_argument("--state-dir", type=Path, default=Path(".devnet"), help="devnet state, artifacts and Dagster home")
+    dev.add_argument("--dagster-home", type=Path, default=None, help="Dagster instance directory (default: STATE_DIR/dagster_home)")
+    dev.add_argument("--host", default="127.0.0.1", help="Dagster UI host (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    dev.add_argument("--block-time", type=float, default=2.0, help="Starknet block time in seconds (default 2)")
+    dev.add_argument("--prover-delay", type=float, default=5.0, help="seconds from proof submission to DONE (default 5)")
+    dev.add_argument("--prover-failure-rate", type=float, default=0.0, help="share of proof jobs that fail (0..1)")
+    dev.add_argument("--seed", type=int, default=0, help="seed of the generated chain")
+    dev.set_defaults(func=run_dev)
+
+
+def prepare_dagster_home(home: Path) -> Path:
+    """Create the instance directory with the project's local dagster.yaml (kept if already there)."""
+    home.mkdir(parents=True, exist_ok=True)
+    target = home / "dagster.yaml"
+    if not target.exists():
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", target)
+    return home.resolve()
+
+
+def run_dev(args: argparse.Namespace) -> int:
+    from orchestrator_pipelines.cli.devnet import print_summary
+    from orchestrator_pipelines.devnet.env import orchestrator_env
+    from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack
+
+    if not 0 < args.port < 65536:
+        raise OrchestratorError(f"--port must be within 1..65535, got {args.port}")
+    state_dir = args.state_dir.resolve()
+    home = prepare_dagster_home(args.dagster_home or state_dir / "dagster_home")
+    config = DevnetConfig(
+        state_dir=state_dir,
+        block_time_s=args.block_time,
+        prover_delay_s=args.prover_delay,
+        prover_failure_rate=args.prover_failure_rate,
+        seed=args.seed,
+    )
+    with DevnetStack(config) as stack:
+        print_summary(stack)
+        env = {**os.environ, **orchestrator_env(stack.info(), state_dir / "artifacts"), "DAGSTER_HOME": str(home)}
+        command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestrator_pipelines.definitions",
+                   "-h", args.host, "-p", str(args.port)]
+        print(f"dagster dev: http://{args.host}:{args.port}  (DAGSTER_HOME {home})", flush=True)
+        process = subprocess.Popen(command, env=env, cwd=home)
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGINT))
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            return 0
+        finally:
+            signal.signal(signal.SIGTERM, previous)
