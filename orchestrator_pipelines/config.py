@@ -28,11 +28,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from orchestrator_pipelines.errors import InvalidInputError
 
 
-def _env(name: str, madara: str | None = None) -> AliasChoices:
-    names = [f"ORCHESTRATOR_{name}"]
-    if madara:
-        names.append(f"MADARA_ORCHESTRATOR_{madara}")
-    return AliasChoices(*names)
+def _env(name: str, *madara: str) -> AliasChoices:
+    """Our variable first, then the Madara orchestrator's names for the same setting."""
+    return AliasChoices(f"ORCHESTRATOR_{name}", *(f"MADARA_ORCHESTRATOR_{m}" for m in madara))
 
 
 # Secret settings: (our variable, the Madara orchestrator's variable or None).
@@ -89,7 +87,7 @@ class Settings(BaseSettings):
     atlantic_network: str = Field("TESTNET", validation_alias=_env("ATLANTIC_NETWORK", "ATLANTIC_NETWORK"))
     sharp_service_url: str = Field("", validation_alias=_env("SHARP_URL", "SHARP_URL"))
     sharp_customer_id: str = Field("", validation_alias=_env("SHARP_CUSTOMER_ID", "SHARP_CUSTOMER_ID"))
-    prover_layout: str = Field("dynamic", validation_alias=_env("PROVER_LAYOUT", "ATLANTIC_LAYOUT"))
+    prover_layout: str = Field("dynamic", validation_alias=_env("PROVER_LAYOUT"))
     max_proof_attempts: int = Field(3, ge=1, validation_alias=_env("MAX_PROOF_ATTEMPTS"))
 
     # SNOS
@@ -113,9 +111,9 @@ class Settings(BaseSettings):
     # Artifacts
     artifact_store: Literal["local", "s3"] = Field("local", validation_alias=_env("ARTIFACT_STORE"))
     artifacts_dir: str = Field(".devnet/artifacts", validation_alias=_env("ARTIFACTS_DIR"))
-    s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "AWS_S3_BUCKET_NAME"))
+    s3_bucket: str = Field("", validation_alias=_env("S3_BUCKET", "AWS_S3_BUCKET_IDENTIFIER", "AWS_S3_BUCKET_NAME"))
     s3_prefix: str = Field("", validation_alias=_env("S3_PREFIX"))
-    s3_endpoint_url: str | None = Field(None, validation_alias=_env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
+    s3_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("ORCHESTRATOR_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
     aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
 
     # Alerts
