@@ -7,7 +7,7 @@ orchestrator needs from the OS, with the same formulas as the Starknet OS
 ``z = x_0`` for all blobs (``kzg.starknet_x0``, as the OS hashes the whole DA
 segment and every commitment); each blob's ``y = p_i(x_0)``; and the header with
 roots, block numbers and hashes, the OS program hash and the config hash. It
-writes that output into a PIE-shaped zip (``cairo_pie.pie_zip_bytes``) whose program is
+writes that output into a PIE-shaped zip (``cairo_pie.write_pie_zip``) whose program is
 :data:`DEVNET_OS_PROGRAM`, so the fact (``keccak(program_hash, keccak(output))``)
 is computed exactly as for a real SNOS PIE, and the devnet core contract,
 deployed with :data:`DEVNET_OS_PROGRAM_HASH`, accepts it.
@@ -18,8 +18,6 @@ on the output directory.
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 from poseidon_py.poseidon_hash import poseidon_hash_many
@@ -28,7 +26,7 @@ from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB, felts_to_blobs
-from orchestrator_pipelines.starknet.cairo_pie import pie_zip_bytes
+from orchestrator_pipelines.starknet.cairo_pie import write_pie_zip
 from orchestrator_pipelines.starknet.da_encoding import SYSTEM_CONTRACTS, da_felts
 from orchestrator_pipelines.starknet.felt import BLS_MODULUS
 from orchestrator_pipelines.starknet.kzg import LAYOUT_V0_13_3, blob_to_commitment, starknet_x0
@@ -62,8 +60,6 @@ DEVNET_FEE_TOKEN_ADDRESS = 0x04718F5A0FC34CC1AF16A1CDEE98FFB20C31F5CD61D6AB07201
 DEVNET_OS_CONFIG_HASH = poseidon_hash_many(
     [_short_string("StarknetOsConfig2"), _short_string(DEVNET_CHAIN_ID), DEVNET_FEE_TOKEN_ADDRESS]
 )
-
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 # Step count model: a fixed cost per run and per block, plus a cost per DA felt
 # (hashing, compression and the KZG evaluation all scale with the DA size).
@@ -141,25 +137,6 @@ class DevnetSnosRunner:
         out_dir.mkdir(parents=True, exist_ok=True)
         pie_path = out_dir / f"pie_{first_block}_{last_block}.zip"
         n_steps = devnet_n_steps(last_block - first_block + 1, len(felts))
-        data = pie_zip_bytes(list(DEVNET_OS_PROGRAM), encode_os_output(output), n_steps)
-        tmp = pie_path.with_name(pie_path.name + ".tmp")
-        tmp.write_bytes(reproducible_zip(data))
-        tmp.replace(pie_path)
+        write_pie_zip(pie_path, list(DEVNET_OS_PROGRAM), encode_os_output(output), n_steps)
         return snos_result_from_pie(pie_path)
 
-
-def reproducible_zip(data: bytes) -> bytes:
-    """The same zip with fixed member timestamps, so equal content gives equal bytes.
-
-    A zip records each member's modification time; without this, two runs over the
-    same blocks would differ and the PIE could not be compared or cached by hash.
-    """
-    source = zipfile.ZipFile(io.BytesIO(data))
-    buffer = io.BytesIO()
-    with source, zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as target:
-        for info in source.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_EPOCH)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            target.writestr(fixed, source.read(info.filename))
-    return buffer.getvalue()

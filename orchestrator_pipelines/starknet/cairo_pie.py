@@ -38,6 +38,12 @@ MEMBERS = (
     "version.json",
 )
 CAIRO_PIE_VERSION = "1.1"
+# What every member of a written PIE zip records, so equal content gives equal bytes:
+# the earliest date a zip can hold, a plain file's mode, and zlib's default level.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+ZIP_MEMBER_MODE = 0o100644
+ZIP_CREATE_SYSTEM_UNIX = 3
+ZIP_COMPRESS_LEVEL = 6
 GPS_FACT_TOPOLOGY = "gps_fact_topology"
 
 ADDRESS_BYTES = 8
@@ -375,13 +381,35 @@ def pie_zip_bytes(
         "n_memory_holes": 0,
         "builtin_instance_counter": {f"{b}_builtin": (len(values) if b == "output" else 0) for b in builtins},
     }
+    return _reproducible_zip(
+        {
+            "metadata.json": json.dumps(metadata).encode(),
+            "memory.bin": bytes(memory),
+            "additional_data.json": json.dumps(additional).encode(),
+            "execution_resources.json": json.dumps(resources).encode(),
+            "version.json": json.dumps({"cairo_pie": CAIRO_PIE_VERSION}).encode(),
+        }
+    )
+
+
+def _reproducible_zip(members: Mapping[str, bytes]) -> bytes:
+    """A zip of ``members`` whose bytes depend on nothing but the members.
+
+    A zip records each member's modification time, permissions and the order it was
+    written in; left to ``zipfile`` those come from the clock and the caller, so two
+    runs over the same blocks would give different PIEs, which then could not be
+    compared, cached or deduplicated by hash. Members go in sorted by name, each
+    dated :data:`ZIP_EPOCH` with mode 0644 and made "on Unix" (``zipfile`` would
+    otherwise write the host system), deflated at a fixed level.
+    """
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("metadata.json", json.dumps(metadata))
-        archive.writestr("memory.bin", bytes(memory))
-        archive.writestr("additional_data.json", json.dumps(additional))
-        archive.writestr("execution_resources.json", json.dumps(resources))
-        archive.writestr("version.json", json.dumps({"cairo_pie": CAIRO_PIE_VERSION}))
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = ZIP_CREATE_SYSTEM_UNIX
+            info.external_attr = ZIP_MEMBER_MODE << 16
+            archive.writestr(info, members[name], compresslevel=ZIP_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
