@@ -178,3 +178,33 @@ def test_bad_blobs_and_points_are_readable_errors(vectors_dir):
         kzg.versioned_hash(b"\x01" * 47)
     with pytest.raises(InvalidInputError, match="unknown layout"):
         kzg.starknet_x0([1], kzg.blob_to_commitment(blob), "v0_12")
+
+
+def test_batch_kzg_is_byte_exact_with_mainnet_and_the_same_on_one_or_two_cpus(vectors_dir):
+    sidecar = vectors_dir / "l1_blobs" / "20462788"
+    opened = vectors_dir / "kzg_state_update" / PROOF_BLOCKS[0]
+    blobs = [_blob(sidecar / "blob_data.txt"), _blob(opened / "blob_data.txt"), _blob(sidecar / "blob_data.txt")]
+    x0 = int((opened / "x_0.txt").read_text().strip(), 16)
+    parallel = kzg.batch_kzg(blobs, x0, workers=2)
+    assert parallel == kzg.batch_kzg(blobs, x0, workers=1)
+    assert parallel[0] == parallel[2]
+    assert parallel[0].commitment == _hex_bytes(sidecar / "blob_commitment.txt")
+    assert parallel[0].blob_proof == _hex_bytes(sidecar / "blob_proof.txt")
+    assert parallel[1].point_proof == _hex_bytes(opened / "kzg_proof.txt")
+    for blob, result in zip(blobs, parallel):
+        assert result.commitment == kzg.blob_to_commitment(blob)
+        assert kzg.verify_blob_proof(blob, result.commitment, result.blob_proof)
+        assert (result.point_proof, result.y) == kzg.compute_point_proof(blob, x0)
+        assert kzg.verify_point_proof(result.commitment, x0, result.y, result.point_proof)
+
+
+def test_batch_kzg_names_the_bad_blob(vectors_dir):
+    good = _blob(vectors_dir / "l1_blobs" / "20462788" / "blob_data.txt")
+    above_modulus = b"\xff" * 32 + good[32:]
+    with pytest.raises(InvalidInputError, match="^blob 2: blob: a 32-byte field element is not below"):
+        kzg.batch_kzg([good, good, above_modulus], 1, workers=2)
+    with pytest.raises(InvalidInputError, match="expected 131072 bytes, got 5"):
+        kzg.batch_kzg([good, b"short"], 1, workers=2)
+    with pytest.raises(InvalidInputError, match="x0"):
+        kzg.batch_kzg([good], BLS_MODULUS)
+    assert kzg.batch_kzg([], 1) == []
