@@ -8,11 +8,13 @@ interface IFactRegistry {
 /// @title StarknetCoreContract (devnet)
 /// @notice The part of the Starknet core contract that settlement touches:
 /// `updateStateKzgDA` with the Starknet 0.13.3+ OS output layout, the state
-/// getters and `LogStateUpdate`, with the same names, argument types, event
-/// signature and revert reasons as the contract on Ethereum. Governance,
-/// operators, upgradeability and L1<->L2 messaging are left out: the devnet
-/// settles one appchain from known keys, and message segments are only
-/// bounds-checked so that a malformed output is still rejected.
+/// getters, `LogStateUpdate` and the operator role, with the same names,
+/// argument types, event signatures and revert reasons as the contract on
+/// Ethereum. Only registered operators may update the state, and only the
+/// governor (the deployer) registers them, so a settlement key that was never
+/// registered fails here exactly as it would on mainnet. Governor nomination,
+/// upgradeability and L1<->L2 messaging are left out: message segments are
+/// only bounds-checked so that a malformed output is still rejected.
 contract StarknetCoreContract {
     // Starknet OS output layout (0.13.3+). The header is followed by the KZG
     // segment (x_0, n_blobs, commitments, y values) and the message segments.
@@ -47,8 +49,23 @@ contract StarknetCoreContract {
     int256 public stateBlockNumber;
     uint256 public stateBlockHash;
 
+    address internal governor;
+    mapping(address => bool) internal operators;
+
     event LogStateUpdate(uint256 globalRoot, int256 blockNumber, uint256 blockHash);
     event LogStateTransitionFact(bytes32 stateTransitionFact);
+    event LogOperatorAdded(address operator);
+    event LogOperatorRemoved(address operator);
+
+    modifier onlyGovernance() {
+        require(starknetIsGovernor(msg.sender), "ONLY_GOVERNANCE");
+        _;
+    }
+
+    modifier onlyOperator() {
+        require(isOperator(msg.sender), "ONLY_OPERATOR");
+        _;
+    }
 
     constructor(
         uint256 programHash_,
@@ -64,9 +81,34 @@ contract StarknetCoreContract {
         stateRoot = initialRoot;
         stateBlockNumber = initialBlockNumber;
         stateBlockHash = initialBlockHash;
+        governor = msg.sender;
     }
 
-    function updateStateKzgDA(uint256[] calldata programOutput, bytes[] calldata kzgProofs) external {
+    function starknetIsGovernor(address user) public view returns (bool) {
+        return user == governor;
+    }
+
+    function isOperator(address user) public view returns (bool) {
+        return operators[user];
+    }
+
+    /// @notice Allow `newOperator` to update the state. Registering an operator
+    /// twice changes nothing and emits nothing, so a redeploy script can rerun.
+    function registerOperator(address newOperator) external onlyGovernance {
+        if (!operators[newOperator]) {
+            operators[newOperator] = true;
+            emit LogOperatorAdded(newOperator);
+        }
+    }
+
+    function unregisterOperator(address removedOperator) external onlyGovernance {
+        if (operators[removedOperator]) {
+            operators[removedOperator] = false;
+            emit LogOperatorRemoved(removedOperator);
+        }
+    }
+
+    function updateStateKzgDA(uint256[] calldata programOutput, bytes[] calldata kzgProofs) external onlyOperator {
         require(programOutput.length > KZG_N_BLOBS_OFFSET, "STARKNET_OUTPUT_TOO_SHORT");
         require(programOutput[USE_KZG_DA_OFFSET] == 1, "UNEXPECTED_KZG_DA_FLAG");
         uint256 nBlobs = programOutput[KZG_N_BLOBS_OFFSET];

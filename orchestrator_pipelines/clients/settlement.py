@@ -5,12 +5,23 @@ ordering and idempotency are decided by the chain), and sends the state
 update with its blobs. Before sending, the call is simulated with the same
 blob versioned hashes, so a contract rejection surfaces as a readable reason
 ("updateStateKzgDA reverted: INVALID_PREVIOUS_ROOT") and costs no gas.
+
+What the simulation cannot see is handled while waiting:
+
+- a transaction that passed simulation but reverted on chain (another
+  transaction changed the state first) is replayed with ``eth_call`` at its
+  block, so the error still names the contract's reason;
+- a transaction left unmined because fees rose is replaced (same nonce, every
+  fee raised by at least the pool's replacement bump, never above the caps),
+  and every broadcast hash is reported, so whichever one is mined is found.
+
 Connection problems, timeouts and fee spikes above the configured caps are
 :class:`TransientError` (retry later); reverts are :class:`OrchestratorError`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,8 +36,10 @@ from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
-from orchestrator_pipelines.starknet.calldata import encode_update_state_kzg_da
+from orchestrator_pipelines.starknet.calldata import UPDATE_STATE_KZG_DA_SELECTOR, encode_update_state_kzg_da
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, compute_blob_proof, versioned_hash
+
+log = logging.getLogger(__name__)
 
 BLOB_SIZE = 131072
 KZG_PROOF_SIZE = 48
@@ -34,6 +47,11 @@ GWEI = 10**9
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 # Send refusals that go away with time or a fee change, not with a different input.
 TRANSIENT_SEND_ERRORS = ("underpriced", "fee too low", "less than block", "nonce too low", "txpool is full")
+# geth's and reth's blob pools replace a pending blob transaction only when its
+# fee cap, tip and blob fee cap are each at least doubled (plain transactions
+# need +10%); a smaller bump is refused as "replacement transaction underpriced".
+BLOB_REPLACEMENT_BUMP_PERCENT = 100
+ONLY_OPERATOR = "ONLY_OPERATOR"
 
 # The read side of the Starknet core contract's ABI (names and types as in the
 # contract deployed on Ethereum); the updateStateKzgDA calldata comes from
@@ -49,6 +67,13 @@ CORE_CONTRACT_ABI: list[dict[str, Any]] = [
             ("configHash", "uint256"),
         )
     ),
+    {
+        "type": "function",
+        "name": "isOperator",
+        "stateMutability": "view",
+        "inputs": [{"name": "user", "type": "address"}],
+        "outputs": [{"name": "", "type": "bool"}],
+    },
     {
         "type": "event",
         "name": "LogStateUpdate",
@@ -91,6 +116,20 @@ class SettlementReceipt:
     fee_wei: int
 
 
+@dataclass(frozen=True)
+class Fees:
+    """The three fee fields of a blob transaction, in wei."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+    max_fee_per_blob_gas: int
+
+
+def bumped(value: int, percent: int) -> int:
+    """``value`` raised by ``percent`` percent, rounded up (what a pool's replacement rule compares against)."""
+    return value + -(-value * percent // 100)
+
+
 def decode_revert_reason(data: str | bytes | None) -> str | None:
     """The string of a Solidity ``Error(string)`` revert payload, or None for other payloads."""
     if data is None:
@@ -103,6 +142,17 @@ def decode_revert_reason(data: str | bytes | None) -> str | None:
     except Exception:
         return None
     return str(reason)
+
+
+def revert_reason_of_rpc_error(error: Any) -> str | None:
+    """The contract's reason in a JSON-RPC error answer to ``eth_call``/``eth_estimateGas``, if it gave one."""
+    if not isinstance(error, dict):
+        return None
+    reason = decode_revert_reason(error.get("data"))
+    message = str(error.get("message", ""))
+    if reason is None and "revert" in message:
+        reason = message.split("reverted", 1)[-1].lstrip(": ").strip() or None
+    return reason
 
 
 @contextmanager
@@ -135,9 +185,20 @@ class SettlementClient:
         tx_timeout_s: float = 120,
         min_priority_fee_wei: int = GWEI,
         poll_interval_s: float = 0.2,
+        replace_after_s: float | None = 180,
+        replacement_bump_percent: int = BLOB_REPLACEMENT_BUMP_PERCENT,
     ) -> None:
+        """``tx_timeout_s`` bounds the whole wait for a state update, replacements included;
+        a broadcast not mined within ``replace_after_s`` is replaced with every fee raised by
+        ``replacement_bump_percent`` (None: never replace)."""
         if confirmations < 1:
             raise InvalidInputError(f"confirmations must be at least 1, got {confirmations}")
+        if replace_after_s is not None and replace_after_s <= 0:
+            raise InvalidInputError(f"replace_after_s must be positive, got {replace_after_s}")
+        if replacement_bump_percent < 10:
+            raise InvalidInputError(
+                f"replacement_bump_percent must be at least 10 (no pool accepts less), got {replacement_bump_percent}"
+            )
         self.rpc_url = rpc_url
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         try:
@@ -160,6 +221,8 @@ class SettlementClient:
         self.tx_timeout_s = tx_timeout_s
         self.min_priority_fee_wei = min_priority_fee_wei
         self.poll_interval_s = poll_interval_s
+        self.replace_after_s = replace_after_s
+        self.replacement_bump_percent = replacement_bump_percent
 
     @property
     def address(self) -> str:
@@ -185,6 +248,12 @@ class SettlementClient:
         with _transient_on_io("reading configHash", self.rpc_url):
             return int(self.core_contract.functions.configHash().call())
 
+    def is_operator(self, address: str | None = None) -> bool:
+        """Whether ``address`` (default: this client's account) may call ``updateStateKzgDA``."""
+        who = _checksum(address, "address") if address is not None else self.address
+        with _transient_on_io("reading isOperator", self.rpc_url):
+            return bool(self.core_contract.functions.isOperator(who).call())
+
     def is_fact_valid(self, fact: bytes) -> bool:
         if self.fact_registry is None:
             raise InvalidInputError("is_fact_valid needs fact_registry_address")
@@ -204,9 +273,10 @@ class SettlementClient:
     ) -> SettlementReceipt:
         """Send ``updateStateKzgDA(programOutput, kzgProofs)`` with ``blobs`` attached and wait for it.
 
-        ``on_sent(tx_hash)`` is called as soon as the transaction is broadcast,
-        before waiting, so a caller can record the hash durably and a retry can
-        wait for that transaction instead of sending a second one.
+        ``on_sent(tx_hash)`` is called as soon as a transaction is broadcast,
+        before waiting, and again for every replacement, so a caller can record
+        all the hashes durably and a retry can wait for them instead of sending
+        a transaction with a new nonce.
         """
         _check_inputs(program_output, kzg_proofs, blobs)
         what = "updateStateKzgDA"
@@ -227,7 +297,8 @@ class SettlementClient:
                 "blobVersionedHashes": ["0x" + h.hex() for h in versioned_hashes],
             }
             self._simulate(call, what)
-            gas_estimate = int(self._rpc("eth_estimateGas", [call], what), 16)
+            # At the simulated state: nodes differ in their default (geth "latest", anvil "pending").
+            gas_estimate = int(self._rpc("eth_estimateGas", [call, "latest"], what), 16)
             tx = {
                 "type": 3,
                 "chainId": self.w3.eth.chain_id,
@@ -243,37 +314,192 @@ class SettlementClient:
             raw, tx_hash = self._sign_blob_transaction(tx, blobs, commitments)
             self._send_raw(raw, tx_hash, what)
         if on_sent is not None:
-            on_sent(HexBytes(tx_hash).to_0x_hex())
-        return self.wait_for_transaction(tx_hash)
+            on_sent(tx_hash)
+        pending = _PendingBlobTransaction(tx, list(blobs), commitments, [tx_hash], time.monotonic(), on_sent)
+        return self._wait_for_any(pending.hashes, pending)
 
-    def wait_for_transaction(self, tx_hash: str | bytes) -> SettlementReceipt:
-        """Wait until ``tx_hash`` is mined with ``confirmations`` blocks; raise if it failed."""
-        tx_hash_hex = HexBytes(tx_hash).to_0x_hex()
+    def wait_for_transaction(self, tx_hashes: str | bytes | Sequence[str | bytes]) -> SettlementReceipt:
+        """Wait until one of ``tx_hashes`` is mined with ``confirmations`` blocks; raise if it reverted.
+
+        Several hashes are the broadcasts of one nonce (a transaction and its
+        replacements): at most one of them can be mined, and it is that one's
+        receipt that is returned.
+        """
+        if isinstance(tx_hashes, (str, bytes, bytearray)):
+            tx_hashes = [tx_hashes]
+        hashes = [HexBytes(h).to_0x_hex() for h in tx_hashes]
+        if not hashes:
+            raise InvalidInputError("wait_for_transaction needs at least one transaction hash")
+        return self._wait_for_any(hashes, None)
+
+    def _wait_for_any(self, hashes: list[str], pending: "_PendingBlobTransaction | None") -> SettlementReceipt:
         deadline = time.monotonic() + self.tx_timeout_s
-        with _transient_on_io(f"waiting for {tx_hash_hex}", self.rpc_url):
+        with _transient_on_io(f"waiting for {', '.join(hashes)}", self.rpc_url):
             while True:
                 # Fetched afresh each round: a reorganisation can drop or move the transaction.
-                receipt = self._receipt_or_none(tx_hash_hex)
-                if receipt is not None:
+                found = self._first_receipt(hashes)
+                if found is not None:
+                    tx_hash, receipt = found
                     if receipt["status"] != 1:
-                        raise OrchestratorError(
-                            f"transaction {tx_hash_hex} failed on chain in block {receipt['blockNumber']}"
-                        )
+                        raise self._on_chain_failure(tx_hash, receipt)
                     if self.w3.eth.block_number >= receipt["blockNumber"] + self.confirmations - 1:
                         return _settlement_receipt(receipt)
+                elif pending is not None and self._replacement_due(pending):
+                    self._replace(pending)
                 if time.monotonic() >= deadline:
-                    state = "not mined" if receipt is None else f"mined in block {receipt['blockNumber']} but not confirmed"
-                    raise TransientError(
-                        f"transaction {tx_hash_hex} {state} after {self.tx_timeout_s} s "
-                        f"({self.confirmations} confirmation(s) required)"
-                    )
+                    raise TransientError(self._timeout_message(hashes, found, pending))
                 time.sleep(self.poll_interval_s)
+
+    def _first_receipt(self, hashes: Sequence[str]) -> tuple[str, Any] | None:
+        for tx_hash in hashes:
+            receipt = self._receipt_or_none(tx_hash)
+            if receipt is not None:
+                return tx_hash, receipt
+        return None
 
     def _receipt_or_none(self, tx_hash_hex: str) -> Any:
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash_hex)  # type: ignore[arg-type]
         except TransactionNotFound:
             return None
+
+    def _timeout_message(
+        self, hashes: Sequence[str], found: tuple[str, Any] | None, pending: "_PendingBlobTransaction | None"
+    ) -> str:
+        if found is not None:
+            tx_hash, receipt = found
+            return (
+                f"transaction {tx_hash} mined in block {receipt['blockNumber']} but not confirmed after "
+                f"{self.tx_timeout_s} s ({self.confirmations} confirmation(s) required)"
+            )
+        message = f"transaction(s) {', '.join(hashes)} not mined after {self.tx_timeout_s} s"
+        if pending is not None and pending.held_back:
+            message += f"; last replacement not sent: {pending.held_back}"
+        return message
+
+    # ---- stuck transactions -------------------------------------------------------------
+
+    def _replacement_due(self, pending: "_PendingBlobTransaction") -> bool:
+        if self.replace_after_s is None or pending.cannot_replace:
+            return False
+        if time.monotonic() - pending.last_broadcast_at < self.replace_after_s:
+            return False
+        # Our nonce already used: one of the broadcasts is mined (its receipt shows up
+        # on the next round) or another transaction took the nonce; a replacement
+        # would be refused either way.
+        return int(self.w3.eth.get_transaction_count(self.account.address, "latest")) <= pending.tx["nonce"]
+
+    def _replace(self, pending: "_PendingBlobTransaction") -> None:
+        """Broadcast the same call with the same nonce and higher fees; report the new hash."""
+        pending.last_broadcast_at = time.monotonic()
+        try:
+            fees = self._replacement_fees(pending.fees)
+        except TransientError as exc:
+            pending.held_back = str(exc)
+            pending.cannot_replace = True
+            log.warning("not replacing %s: %s", pending.hashes[-1], exc)
+            return
+        tx = {
+            **pending.tx,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+            "maxFeePerBlobGas": fees.max_fee_per_blob_gas,
+        }
+        raw, tx_hash = self._sign_blob_transaction(tx, pending.blobs, pending.commitments)
+        try:
+            self._send_raw(raw, tx_hash, "replacing updateStateKzgDA")
+        except (OrchestratorError, TransientError) as exc:
+            # The broadcasts already out may still be mined; keep waiting for them.
+            pending.held_back = str(exc)
+            log.warning("replacement of %s refused: %s", pending.hashes[-1], exc)
+            return
+        log.info("replaced %s by %s (nonce %d, fees %s)", pending.hashes[-1], tx_hash, tx["nonce"], fees)
+        pending.tx = tx
+        pending.hashes.append(tx_hash)
+        pending.held_back = ""
+        if pending.on_sent is not None:
+            pending.on_sent(tx_hash)
+
+    def _replacement_fees(self, previous: Fees) -> Fees:
+        """At least ``replacement_bump_percent`` above ``previous`` on every field, and at least the market's.
+
+        Raises :class:`TransientError` when the smallest acceptable bump exceeds a cap.
+        """
+        pct = self.replacement_bump_percent
+        base_fee, market_tip = self._market_gas_fees()
+        blob_base_fee = int(self.w3.eth.blob_base_fee)
+        floor_max_fee = bumped(previous.max_fee_per_gas, pct)
+        floor_tip = bumped(previous.max_priority_fee_per_gas, pct)
+        floor_blob_fee = bumped(previous.max_fee_per_blob_gas, pct)
+        max_fee = max(floor_max_fee, 2 * base_fee + max(floor_tip, market_tip))
+        blob_fee = max(floor_blob_fee, 2 * blob_base_fee)
+        gas_cap, blob_cap = self.max_fee_per_gas_cap_wei, self.max_fee_per_blob_gas_cap_wei
+        if gas_cap is not None:
+            if floor_max_fee > gas_cap:
+                raise TransientError(
+                    f"replacing needs maxFeePerGas >= {floor_max_fee} wei (+{pct}%), "
+                    f"above max_fee_per_gas_cap_wei={gas_cap}"
+                )
+            max_fee = min(max_fee, gas_cap)
+        if blob_cap is not None:
+            if floor_blob_fee > blob_cap:
+                raise TransientError(
+                    f"replacing needs maxFeePerBlobGas >= {floor_blob_fee} wei (+{pct}%), "
+                    f"above max_fee_per_blob_gas_cap_wei={blob_cap}"
+                )
+            blob_fee = min(blob_fee, blob_cap)
+        tip = min(max(floor_tip, market_tip), max_fee)
+        if tip < floor_tip:
+            raise TransientError(
+                f"replacing needs maxPriorityFeePerGas >= {floor_tip} wei (+{pct}%), above maxFeePerGas {max_fee}"
+            )
+        return Fees(max_fee, tip, blob_fee)
+
+    # ---- reverted on chain -------------------------------------------------------------
+
+    def _on_chain_failure(self, tx_hash: str, receipt: Any) -> OrchestratorError:
+        """The error for a mined transaction with status 0, naming the contract's reason when a replay recovers it."""
+        block = int(receipt["blockNumber"])
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            tx = None
+        what = "transaction"
+        reason = "reason not recovered (the transaction is not available from the node)"
+        if tx is not None:
+            if bytes(HexBytes(tx["input"]))[:4] == UPDATE_STATE_KZG_DA_SELECTOR:
+                what = "updateStateKzgDA"
+            reason = self._replayed_revert_reason(tx, receipt)
+        return OrchestratorError(f"{what} reverted on chain in block {block}: {reason} (transaction {tx_hash})")
+
+    def _replayed_revert_reason(self, tx: Any, receipt: Any) -> str:
+        """Replay the call with ``eth_call`` at the state before its block, then after it.
+
+        Before the block reproduces a revert that did not depend on the block's
+        other transactions; after it reproduces the common case of a transaction
+        earlier in the same block having changed the state (two updates racing).
+        """
+        gas_limit = int(tx["gas"])
+        if int(receipt["gasUsed"]) >= gas_limit:
+            return f"out of gas (all {gas_limit} gas used)"
+        call: dict[str, Any] = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": HexBytes(tx["input"]).to_0x_hex(),
+            "value": hex(int(tx.get("value", 0))),
+            "gas": hex(gas_limit),
+        }
+        if tx.get("blobVersionedHashes"):
+            call["type"] = "0x3"
+            call["blobVersionedHashes"] = [HexBytes(h).to_0x_hex() for h in tx["blobVersionedHashes"]]
+            call["maxFeePerBlobGas"] = hex(int(tx["maxFeePerBlobGas"]))
+        block = int(receipt["blockNumber"])
+        for at in (block - 1, block):
+            response = self.w3.provider.make_request("eth_call", [call, hex(at)])  # type: ignore[arg-type]
+            reason = revert_reason_of_rpc_error(response.get("error"))
+            if reason is not None:
+                return reason
+        return f"reason not recovered (replays at blocks {block - 1} and {block} do not revert)"
 
     # ---- internals -------------------------------------------------------------
 
@@ -292,13 +518,15 @@ class SettlementClient:
             return
         if not isinstance(error, dict):
             raise OrchestratorError(f"{what} simulation failed: {error}")
-        reason = decode_revert_reason(error.get("data"))
-        message = str(error.get("message", ""))
-        if reason is None and "revert" in message:
-            reason = message.split("reverted", 1)[-1].lstrip(": ").strip() or None
+        reason = revert_reason_of_rpc_error(error)
+        if reason == ONLY_OPERATOR:
+            raise OrchestratorError(
+                f"{what} reverted: {ONLY_OPERATOR} ({self.address} is not an operator of the core contract "
+                f"{self.core_contract.address}; its governor must call registerOperator({self.address}))"
+            )
         if reason is not None:
             raise OrchestratorError(f"{what} reverted: {reason}")
-        raise OrchestratorError(f"{what} simulation failed: {message}")
+        raise OrchestratorError(f"{what} simulation failed: {error.get('message', '')}")
 
     def _sign_blob_transaction(
         self, tx: dict[str, Any], blobs: Sequence[bytes], commitments: list[bytes]
@@ -333,12 +561,17 @@ class SettlementClient:
             raise TransientError(f"{what}: {tx_hash} refused by the node for now: {message}")
         raise OrchestratorError(f"{what}: sending {tx_hash} failed: {message}")
 
-    def _gas_fees(self) -> tuple[int, int]:
-        """(maxFeePerGas, maxPriorityFeePerGas): twice the base fee plus the recent median tip."""
+    def _market_gas_fees(self) -> tuple[int, int]:
+        """(latest base fee, tip): the tip is the recent median, at least ``min_priority_fee_wei``."""
         base_fee = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
         history = self.w3.eth.fee_history(5, "latest", [50])
         tips = sorted(int(r[0]) for r in history.get("reward", []) if r)
         priority_fee = max(tips[len(tips) // 2] if tips else 0, self.min_priority_fee_wei)
+        return base_fee, priority_fee
+
+    def _gas_fees(self) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas): twice the base fee plus the recent median tip."""
+        base_fee, priority_fee = self._market_gas_fees()
         max_fee = 2 * base_fee + priority_fee
         cap = self.max_fee_per_gas_cap_wei
         if cap is not None:
@@ -363,6 +596,24 @@ class SettlementClient:
                 )
             max_blob_fee = min(max_blob_fee, cap)
         return max_blob_fee
+
+
+@dataclass
+class _PendingBlobTransaction:
+    """A sent state update and its replacements so far: what is needed to sign the next one."""
+
+    tx: dict[str, Any]
+    blobs: list[bytes]
+    commitments: list[bytes]
+    hashes: list[str]
+    last_broadcast_at: float
+    on_sent: Callable[[str], None] | None
+    held_back: str = ""
+    cannot_replace: bool = False
+
+    @property
+    def fees(self) -> Fees:
+        return Fees(self.tx["maxFeePerGas"], self.tx["maxPriorityFeePerGas"], self.tx["maxFeePerBlobGas"])
 
 
 def _checksum(address: str, field: str) -> str:

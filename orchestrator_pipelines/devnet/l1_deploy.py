@@ -1,8 +1,10 @@
-"""Deploy the devnet settlement contracts on an L1 and register facts there.
+"""Deploy the devnet settlement contracts on an L1, register operators and facts there.
 
 The core contract's genesis state is the appchain's block 0 (root, number,
 hash), so the first batch the orchestrator settles starts from exactly what
-the node reports. The resulting addresses go to a small JSON file that the
+the node reports. As on Ethereum, only registered operators may update the
+state: the deployer is the governor and registers the settlement accounts it
+is given. The resulting addresses go to a small JSON file that the
 orchestrator's configuration reads.
 """
 
@@ -11,12 +13,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from orchestrator_pipelines.devnet.contract_build import load_artifact
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
@@ -80,8 +82,13 @@ def deploy_settlement_contracts(
     genesis_root: int,
     genesis_block_number: int,
     genesis_block_hash: int,
+    operators: Sequence[str] = (),
 ) -> DeployedContracts:
-    """Deploy FactRegistry (owned by the deployer) and StarknetCoreContract at the given genesis."""
+    """Deploy FactRegistry (owned by the deployer) and StarknetCoreContract at the given genesis.
+
+    The deployer governs the core contract; each address in ``operators`` is
+    registered as an operator, the role ``updateStateKzgDA`` requires.
+    """
     w3 = _web3(rpc_url)
     fact_registry = _deploy(w3, deployer_key, "FactRegistry")
     core_contract = _deploy(
@@ -95,12 +102,54 @@ def deploy_settlement_contracts(
         genesis_block_number,
         genesis_block_hash,
     )
+    for operator in operators:
+        register_operator(rpc_url, deployer_key, core_contract, operator)
     return DeployedContracts(
         core_contract=core_contract,
         fact_registry=fact_registry,
         deployer=Account.from_key(deployer_key).address,
         chain_id=int(w3.eth.chain_id),
     )
+
+
+def core_contract(w3: Web3, address: str) -> Contract:
+    return w3.eth.contract(
+        address=Web3.to_checksum_address(address), abi=load_artifact("StarknetCoreContract")["abi"]
+    )
+
+
+def register_operator(rpc_url: str, governor_key: str, core_contract_address: str, operator: str) -> str | None:
+    """Let ``operator`` update the core contract's state; returns the tx hash, or None when it already may."""
+    w3 = _web3(rpc_url)
+    contract = core_contract(w3, core_contract_address)
+    operator = Web3.to_checksum_address(operator)
+    if contract.functions.isOperator(operator).call():
+        return None
+    data = contract.functions.registerOperator(operator)._encode_transaction_data()
+    receipt = _send(w3, governor_key, {"to": contract.address, "data": data}, f"registerOperator({operator})")
+    return receipt["transactionHash"].to_0x_hex()
+
+
+def unregister_operator(rpc_url: str, governor_key: str, core_contract_address: str, operator: str) -> str | None:
+    """Withdraw ``operator``'s right to update the state; returns the tx hash, or None when it had none."""
+    w3 = _web3(rpc_url)
+    contract = core_contract(w3, core_contract_address)
+    operator = Web3.to_checksum_address(operator)
+    if not contract.functions.isOperator(operator).call():
+        return None
+    data = contract.functions.unregisterOperator(operator)._encode_transaction_data()
+    receipt = _send(w3, governor_key, {"to": contract.address, "data": data}, f"unregisterOperator({operator})")
+    return receipt["transactionHash"].to_0x_hex()
+
+
+def is_operator(rpc_url: str, core_contract_address: str, address: str) -> bool:
+    """Whether ``address`` may update the state; False for a contract without the operator role."""
+    w3 = _web3(rpc_url)
+    try:
+        contract = core_contract(w3, core_contract_address)
+        return bool(contract.functions.isOperator(Web3.to_checksum_address(address)).call())
+    except (ContractLogicError, BadFunctionCallOutput, ValueError):
+        return False
 
 
 def fact_registry_contract(w3: Web3, address: str) -> Contract:

@@ -33,6 +33,7 @@ from orchestrator_pipelines.devnet.anvil import (
 from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
     deploy_settlement_contracts,
+    is_operator,
     transfer_fact_registry_ownership,
     write_addresses,
 )
@@ -195,6 +196,7 @@ class DevnetStack:
             genesis_root=self.genesis.root,
             genesis_block_number=self.genesis.block_number,
             genesis_block_hash=self.genesis.block_hash,
+            operators=[self.settlement_account.address],
         )
         transfer_fact_registry_ownership(
             self.l1_rpc_url,
@@ -206,7 +208,12 @@ class DevnetStack:
         return deployed
 
     def _reuse_contracts(self) -> DeployedContracts | None:
-        """The contracts of a previous run, if the persisted L1 still has them for the same genesis."""
+        """The contracts of a previous run, if the persisted L1 still has them for the same genesis.
+
+        A core contract on which the settlement account is not an operator (for
+        instance one deployed before the operator role existed) is not reused:
+        every state update would revert with ONLY_OPERATOR.
+        """
         info_path = self.state_dir / DEVNET_INFO_FILE
         if not (self.config.persist and info_path.is_file()):
             return None
@@ -228,6 +235,8 @@ class DevnetStack:
         for address in (deployed.core_contract, deployed.fact_registry):
             if self.anvil.rpc("eth_getCode", address, "latest") in ("0x", "0x0", None):
                 return None
+        if not is_operator(self.l1_rpc_url, deployed.core_contract, self.settlement_account.address):
+            return None
         return deployed
 
     # ---- what the stack exposes -------------------------------------------------------------

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 import re
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterator
 
 import pytest
 from eth_account import Account
@@ -14,8 +17,13 @@ from orchestrator_pipelines.clients.settlement import (
     SettlementClient,
     decode_revert_reason,
 )
-from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, AnvilProcess
-from orchestrator_pipelines.devnet.l1_deploy import DeployedContracts, deploy_settlement_contracts, register_fact
+from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, DEV_ACCOUNTS, SETTLEMENT_ACCOUNT, AnvilProcess
+from orchestrator_pipelines.devnet.l1_deploy import (
+    DeployedContracts,
+    deploy_settlement_contracts,
+    register_fact,
+    register_operator,
+)
 from orchestrator_pipelines.devnet.ports import free_port
 from orchestrator_pipelines.devnet.settlement_sample import (
     BLOB_SIZE,
@@ -25,6 +33,8 @@ from orchestrator_pipelines.devnet.settlement_sample import (
 )
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, versioned_hash
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
+
+SECOND_OPERATOR = DEV_ACCOUNTS[3]
 
 PROGRAM_HASH = 0x3A5F1B2C
 CONFIG_HASH = 0x7C0FF1CE
@@ -47,6 +57,7 @@ def deployed(anvil: AnvilProcess) -> DeployedContracts:
         genesis_root=GENESIS_ROOT,
         genesis_block_number=0,
         genesis_block_hash=GENESIS_HASH,
+        operators=[SETTLEMENT_ACCOUNT.address],
     )
 
 
@@ -187,8 +198,10 @@ def test_wait_for_transaction_counts_confirmations(anvil: AnvilProcess, deployed
     assert receipt.blob_gas_used == 0
 
 
-def test_failed_receipt_raises(anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient) -> None:
-    """A transaction that reverts on chain (sent with fixed gas, no simulation) is an error, not a receipt."""
+def test_failed_receipt_raises_with_the_replayed_reason(
+    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient
+) -> None:
+    """A transaction that reverts on chain (sent with fixed gas, no simulation) is an error naming the reason."""
     w3 = Web3(Web3.HTTPProvider(anvil.url))
     outsider = Account.from_key(SETTLEMENT_ACCOUNT.private_key)
     registry = w3.eth.contract(
@@ -201,7 +214,9 @@ def test_failed_receipt_raises(anvil: AnvilProcess, deployed: DeployedContracts,
          "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
     )
     tx_hash = w3.eth.send_raw_transaction(outsider.sign_transaction(tx).raw_transaction)
-    with pytest.raises(OrchestratorError, match=re.escape(tx_hash.to_0x_hex()) + " failed on chain"):
+    block = w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
+    expected = f"^transaction reverted on chain in block {block}: ONLY_OWNER \\(transaction {tx_hash.to_0x_hex()}\\)$"
+    with pytest.raises(OrchestratorError, match=expected):
         client.wait_for_transaction(tx_hash)
 
 
@@ -219,3 +234,182 @@ def test_decode_revert_reason() -> None:
     assert decode_revert_reason(payload) == "HELLO"
     assert decode_revert_reason("0xdeadbeef") is None
     assert decode_revert_reason(None) is None
+
+
+def test_non_operator_is_rejected_readably_and_sends_nothing(anvil: AnvilProcess) -> None:
+    contracts = deploy_settlement_contracts(
+        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH,
+        genesis_root=GENESIS_ROOT, genesis_block_number=0, genesis_block_hash=GENESIS_HASH,
+    )
+    outsider = SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, contracts.core_contract)
+    sample = registered(anvil, contracts, batch(blobs(24, 1), outsider.state(), 3))
+    assert not outsider.is_operator()
+    before = nonce(anvil)
+    expected = (
+        f"^updateStateKzgDA reverted: ONLY_OPERATOR \\({SETTLEMENT_ACCOUNT.address} is not an operator of the core "
+        f"contract {contracts.core_contract}; its governor must call registerOperator\\({SETTLEMENT_ACCOUNT.address}\\)\\)$"
+    )
+    with pytest.raises(OrchestratorError, match=expected):
+        outsider.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+    assert nonce(anvil) == before
+
+    register_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, contracts.core_contract, SETTLEMENT_ACCOUNT.address)
+    assert outsider.is_operator()
+    outsider.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+    assert outsider.state().block_number == 3
+
+
+# ---- transactions the simulation could not vouch for: mining is driven by the test ----
+
+
+@pytest.fixture(scope="module")
+def manual_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilProcess]:
+    """An anvil whose blocks the tests mine themselves (automine is switched off inside a test)."""
+    with AnvilProcess(log_file=tmp_path_factory.mktemp("manual-anvil") / "anvil.log") as process:
+        yield process
+
+
+@pytest.fixture()
+def manual_contracts(manual_anvil: AnvilProcess) -> Iterator[DeployedContracts]:
+    contracts = deploy_settlement_contracts(
+        manual_anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH,
+        genesis_root=GENESIS_ROOT, genesis_block_number=0, genesis_block_hash=GENESIS_HASH,
+        operators=[SETTLEMENT_ACCOUNT.address, SECOND_OPERATOR.address],
+    )
+    yield contracts
+    # Whatever a test left pending must not hold the next test's nonces.
+    manual_anvil.rpc("anvil_dropAllTransactions")
+    manual_anvil.rpc("evm_setAutomine", True)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 30, *running: Future) -> None:
+    """Poll ``condition``; a background call that already ended (say with an error) ends the wait at once."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        for future in running:
+            if future.done():
+                raise AssertionError(f"waiting for {what}, the call ended: {future.exception() or future.result()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def settle_in_background(
+    pool: ThreadPoolExecutor, client: SettlementClient, sample: KzgSettlementInput, sent: list[str]
+) -> Future:
+    return pool.submit(client.update_state_kzg_da, sample.program_output, sample.kzg_proofs, sample.blobs, sent.append)
+
+
+def test_update_reverted_on_chain_is_replayed_for_the_reason(
+    manual_anvil: AnvilProcess, manual_contracts: DeployedContracts
+) -> None:
+    """Two operators settle conflicting batches into one block: both pass simulation, the second reverts
+    on chain, and its error names the contract's reason, recovered by replaying the call at that block."""
+    start = CoreState(0, GENESIS_ROOT, GENESIS_HASH)
+    # Same root before and after (a batch without state changes), so whichever comes second
+    # fails on the block number check.
+    first = registered(manual_anvil, manual_contracts, batch(blobs(40, 1), start, 5, new_root=GENESIS_ROOT))
+    second = registered(manual_anvil, manual_contracts, batch(blobs(41, 1), start, 3, new_root=GENESIS_ROOT))
+    clients = [
+        SettlementClient(manual_anvil.url, account.private_key, manual_contracts.core_contract, tx_timeout_s=60)
+        for account in (SETTLEMENT_ACCOUNT, SECOND_OPERATOR)
+    ]
+    manual_anvil.rpc("evm_setAutomine", False)
+    sent: list[list[str]] = [[], []]
+    with ThreadPoolExecutor(2) as pool:
+        futures = [settle_in_background(pool, clients[0], first, sent[0])]
+        wait_until(lambda: sent[0], "the first update to be broadcast", 30, futures[0])
+        futures.append(settle_in_background(pool, clients[1], second, sent[1]))
+        wait_until(lambda: sent[1], "the second update to be broadcast", 30, futures[1])
+        manual_anvil.rpc("evm_mine")
+        errors = [future.exception(timeout=60) for future in futures]
+
+    w3 = Web3(Web3.HTTPProvider(manual_anvil.url))
+    block = w3.eth.block_number
+    assert {w3.eth.get_transaction(hashes[0])["blockNumber"] for hashes in sent} == {block}
+    failed = [i for i, error in enumerate(errors) if error is not None]
+    assert len(failed) == 1, errors
+    loser = failed[0]
+    assert isinstance(errors[loser], OrchestratorError)
+    assert re.fullmatch(
+        f"updateStateKzgDA reverted on chain in block {block}: INVALID_PREVIOUS_BLOCK_NUMBER "
+        f"\\(transaction {sent[loser][0]}\\)",
+        str(errors[loser]),
+    ), str(errors[loser])
+    winner = 1 - loser
+    assert clients[0].state().block_number == (5, 3)[winner]
+
+
+def test_stuck_update_is_replaced_with_bumped_fees_and_any_broadcast_is_accepted(
+    manual_anvil: AnvilProcess, manual_contracts: DeployedContracts
+) -> None:
+    """The base fee jumps above the sent transaction's fee cap: it is replaced (same nonce, every fee at
+    least doubled, as geth's blob pool requires), every hash is reported, and the replacement settles."""
+    client = SettlementClient(
+        manual_anvil.url, SETTLEMENT_ACCOUNT.private_key, manual_contracts.core_contract,
+        tx_timeout_s=60, replace_after_s=0.5,
+    )
+    sample = registered(manual_anvil, manual_contracts, batch(blobs(42, 2), client.state(), 4))
+    w3 = Web3(Web3.HTTPProvider(manual_anvil.url))
+    manual_anvil.rpc("evm_setAutomine", False)
+    sent: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        future = settle_in_background(pool, client, sample, sent)
+        wait_until(lambda: sent, "the update to be broadcast", 30, future)
+        original = w3.eth.get_transaction(sent[0])
+        manual_anvil.rpc("anvil_setNextBlockBaseFeePerGas", hex(4 * original["maxFeePerGas"]))
+        manual_anvil.rpc("evm_mine")
+        assert w3.eth.get_block("latest")["transactions"] == []  # priced out
+        wait_until(lambda: len(sent) >= 2, "a replacement to be broadcast", 30, future)
+        manual_anvil.rpc("evm_mine")
+        receipt = future.result(timeout=60)
+
+    assert len(set(sent)) == len(sent)
+    assert receipt.tx_hash == sent[-1]
+    replacement = w3.eth.get_transaction(receipt.tx_hash)
+    assert replacement["nonce"] == original["nonce"]
+    assert replacement["maxFeePerGas"] >= 2 * original["maxFeePerGas"]
+    assert replacement["maxPriorityFeePerGas"] >= 2 * original["maxPriorityFeePerGas"]
+    assert replacement["maxFeePerBlobGas"] >= 2 * original["maxFeePerBlobGas"]
+    assert replacement["maxFeePerGas"] >= w3.eth.get_block(receipt.block_number)["baseFeePerGas"]
+    assert client.state().block_number == 4
+    # The resume path: whichever recorded hash was mined is found, in any order.
+    assert client.wait_for_transaction(sent) == receipt
+    assert client.wait_for_transaction(list(reversed(sent))) == receipt
+
+
+def test_replacement_above_the_fee_cap_is_held_back(
+    manual_anvil: AnvilProcess, manual_contracts: DeployedContracts
+) -> None:
+    w3 = Web3(Web3.HTTPProvider(manual_anvil.url))
+    base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
+    cap = 3 * base_fee + 2 * 10**9  # the first transaction fits, a doubled one does not
+    client = SettlementClient(
+        manual_anvil.url, SETTLEMENT_ACCOUNT.private_key, manual_contracts.core_contract,
+        max_fee_per_gas_cap_wei=cap, tx_timeout_s=3, replace_after_s=0.3,
+    )
+    sample = registered(manual_anvil, manual_contracts, batch(blobs(43, 1), client.state(), 2))
+    manual_anvil.rpc("evm_setAutomine", False)
+    sent: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        future = settle_in_background(pool, client, sample, sent)
+        wait_until(lambda: sent, "the update to be broadcast", 30, future)
+        manual_anvil.rpc("anvil_setNextBlockBaseFeePerGas", hex(4 * cap))
+        manual_anvil.rpc("evm_mine")
+        error = future.exception(timeout=60)
+
+    assert isinstance(error, TransientError)
+    assert re.fullmatch(
+        f"transaction\\(s\\) {sent[0]} not mined after 3 s; last replacement not sent: replacing needs "
+        f"maxFeePerGas >= \\d+ wei \\(\\+100%\\), above max_fee_per_gas_cap_wei={cap}",
+        str(error),
+    ), str(error)
+    assert len(sent) == 1
+
+
+def test_wait_for_transaction_needs_a_hash(client: SettlementClient) -> None:
+    with pytest.raises(InvalidInputError, match="at least one transaction hash"):
+        client.wait_for_transaction([])
+    with pytest.raises(InvalidInputError, match="replacement_bump_percent must be at least 10"):
+        SettlementClient(client.rpc_url, SETTLEMENT_ACCOUNT.private_key, client.core_contract.address,
+                         replacement_bump_percent=5)

@@ -75,6 +75,8 @@ def test_core_contract_interface_matches_mainnet_abi(vectors_dir) -> None:
     for required in (
         "updateStateKzgDA", "stateBlockNumber", "stateRoot", "stateBlockHash",
         "programHash", "configHash", "LogStateUpdate",
+        "isOperator", "registerOperator", "unregisterOperator", "starknetIsGovernor",
+        "LogOperatorAdded", "LogOperatorRemoved",
     ):
         assert required in ours_by_name, required
     for entry in ours:

@@ -23,9 +23,12 @@ from orchestrator_pipelines.devnet.contract_build import load_artifact
 from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
     deploy_settlement_contracts,
+    is_operator,
     read_addresses,
     register_fact,
+    register_operator,
     transfer_fact_registry_ownership,
+    unregister_operator,
     write_addresses,
 )
 from orchestrator_pipelines.devnet.settlement_sample import (
@@ -52,7 +55,12 @@ def anvil(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture()
 def deployed(anvil: AnvilProcess) -> DeployedContracts:
     return deploy_settlement_contracts(
-        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH, **GENESIS
+        anvil.url,
+        DEPLOYER_ACCOUNT.private_key,
+        program_hash=PROGRAM_HASH,
+        config_hash=CONFIG_HASH,
+        operators=[SETTLEMENT_ACCOUNT.address],
+        **GENESIS,
     )
 
 
@@ -146,6 +154,7 @@ def test_real_mainnet_0_13_3_output_and_blob_settle(
         genesis_root=output[0],
         genesis_block_number=output[2],
         genesis_block_hash=output[4],
+        operators=[SETTLEMENT_ACCOUNT.address],
     )
     register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sharp_fact(PROGRAM_HASH, output))
     proof, _ = compute_point_proof(blob, output[10])
@@ -213,6 +222,50 @@ def test_fact_registry_is_owner_only_and_transferable(anvil: AnvilProcess, deplo
     assert not checker.is_fact_valid(bytes(32))
     with pytest.raises(OrchestratorError, match="reverted: ONLY_OWNER$"):
         register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, bytes(31) + b"\x01")
+
+
+def test_operators_are_registered_by_the_governor_only(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    w3, contract = core(anvil, deployed)
+    newcomer = FACT_REGISTRAR_ACCOUNT.address
+    assert contract.functions.starknetIsGovernor(DEPLOYER_ACCOUNT.address).call()
+    assert not contract.functions.starknetIsGovernor(SETTLEMENT_ACCOUNT.address).call()
+    assert is_operator(anvil.url, deployed.core_contract, SETTLEMENT_ACCOUNT.address)
+    assert not is_operator(anvil.url, deployed.core_contract, newcomer)
+
+    for call in (register_operator, unregister_operator):
+        target = newcomer if call is register_operator else SETTLEMENT_ACCOUNT.address
+        with pytest.raises(OrchestratorError, match="reverted: ONLY_GOVERNANCE$"):
+            call(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, target)
+
+    tx_hash = register_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract, newcomer)
+    assert tx_hash is not None
+    added = contract.events.LogOperatorAdded().process_receipt(w3.eth.get_transaction_receipt(tx_hash))
+    assert [e.args.operator for e in added] == [newcomer]
+    assert is_operator(anvil.url, deployed.core_contract, newcomer)
+    assert register_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract, newcomer) is None
+
+    tx_hash = unregister_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract, newcomer)
+    assert tx_hash is not None
+    removed = contract.events.LogOperatorRemoved().process_receipt(w3.eth.get_transaction_receipt(tx_hash))
+    assert [e.args.operator for e in removed] == [newcomer]
+    assert not is_operator(anvil.url, deployed.core_contract, newcomer)
+    assert unregister_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract, newcomer) is None
+
+
+def test_unregistered_operator_cannot_update_the_state(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    """The operator check comes first, as on mainnet: even a valid update is refused."""
+    sample = first_batch([seeded_blob(4)])
+    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sample.fact)
+    unregister_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract, SETTLEMENT_ACCOUNT.address)
+    client = SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract)
+    with pytest.raises(OrchestratorError, match="^updateStateKzgDA reverted: ONLY_OPERATOR "):
+        client.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+    assert client.state().block_number == GENESIS["genesis_block_number"]
+
+
+def test_is_operator_is_false_for_a_contract_without_the_role(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    """What the devnet stack relies on to not reuse a core contract deployed before the operator role."""
+    assert not is_operator(anvil.url, deployed.fact_registry, SETTLEMENT_ACCOUNT.address)
 
 
 def test_addresses_file_round_trip(deployed: DeployedContracts, tmp_path: Path) -> None:
