@@ -161,4 +161,18 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+        where = _variable_set_for(where, os.environ if environ is None else environ)
         raise InvalidInputError(f"invalid orchestrator setting {where}: {error['msg']}") from None
+
+
+def _variable_set_for(reported: str, environ) -> str:
+    """The variable the operator actually set for a setting pydantic reports under its first alias.
+
+    A bad ``MADARA_ORCHESTRATOR_MAX_NUM_BLOBS`` is reported by pydantic as
+    ``ORCHESTRATOR_MAX_BLOBS``; the message must name the one that is set.
+    """
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices) and reported in alias.choices:
+            return next((name for name in alias.choices if name in environ), reported)
+    return reported

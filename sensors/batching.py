@@ -85,10 +85,12 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
         if waiting >= policy.max_unsettled_batches:
             return SensorResult(skip_reason=SkipReason(f"{waiting} batches wait for settlement"), cursor=dump_cursor(cursor))
 
+        # Never more unsettled batches than the cap, however many one tick could close.
+        room = min(policy.max_batches_per_tick, policy.max_unsettled_batches - waiting)
         client = madara.client()
         head = client.head()
         last = head if policy.max_block is None else min(head, policy.max_block)
-        budget = policy.max_batches_per_tick * policy.max_batch_blocks
+        budget = room * policy.max_batch_blocks
         last = min(last, next_block + budget - 1)
         if last < next_block:
             return SensorResult(skip_reason=SkipReason(f"no new block after {next_block - 1}"), cursor=dump_cursor(cursor))
@@ -98,7 +100,7 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
             header = client.block(number)
             blocks.append(summarize(client.state_update(number), number, header.timestamp, header.starknet_version))
         manifests = close_batches(blocks, policy.batch_policy(), first_index=next_index, now=time.time())
-        manifests = manifests[: policy.max_batches_per_tick]
+        manifests = manifests[:room]
         if not manifests:
             return SensorResult(
                 skip_reason=SkipReason(f"batch from block {next_block} still open (head {head})"),

@@ -2,60 +2,65 @@
 
 from __future__ import annotations
 
-import os
+import logging
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from dagster import DagsterInstance
+from moto.server import ThreadedMotoServer
 
-from orchestrator_pipelines.config import load_settings
-from orchestrator_pipelines.definitions import build_definitions
-from orchestrator_pipelines.devnet.env import orchestrator_env
-from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack
-
-
-class Pipeline:
-    """A running devnet, the code location built for it, and a persistent instance."""
-
-    def __init__(self, stack: DevnetStack, env: dict[str, str], instance: DagsterInstance):
-        self.stack = stack
-        self.env = env
-        self.instance = instance
-        self.settings = load_settings(env)
-        self.defs = build_definitions(self.settings)
+from tests.pipeline.e2e_helpers import Pipeline, devnet_with_env
+from tests.pipeline.sensor_helpers import SnsInbox, free_port
 
 
 @pytest.fixture
 def devnet_pipeline(tmp_path: Path, request) -> Iterator[Pipeline]:
     """Devnet with fast blocks, a multi-blob block early, a short proving delay."""
     options = getattr(request, "param", {}) or {}
-    stack = DevnetStack(
-        DevnetConfig(
-            state_dir=tmp_path / "devnet",
-            block_time_s=options.get("block_time_s", 1.0),
-            prover_delay_s=options.get("prover_delay_s", 1.0),
-            persist=False,
-            node_options={"large_block_every": options.get("large_block_every", 12), "genesis_accounts": 8},
-        )
-    )
-    with stack:
-        env = orchestrator_env(stack.info(), tmp_path / "artifacts")
-        env.update(
-            ORCHESTRATOR_MAX_BATCH_BLOCKS=str(options.get("max_batch_blocks", 4)),
-            ORCHESTRATOR_MAX_BATCH_AGE_SECONDS="30",
-            ORCHESTRATOR_SENSOR_INTERVAL_SECONDS="1",
-        )
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        try:
-            home = tmp_path / "dagster_home"
-            home.mkdir()
-            with DagsterInstance.local_temp(str(home)) as instance:
-                yield Pipeline(stack, env, instance)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with devnet_with_env(tmp_path, options) as (stack, env):
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        with DagsterInstance.local_temp(str(home)) as instance:
+            yield Pipeline(stack, env, instance)
+
+
+@pytest.fixture
+def manual_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """Devnet whose node makes blocks only on ``stack.node.produce_block()``; small blocks, quick proofs.
+
+    Sensor and asset tests decide exactly which blocks exist when a sensor
+    ticks, so every rule is checked against a known chain, not a racing timer.
+    """
+    options = {"block_time_s": 0, "prover_delay_s": 0.2, "large_block_every": 0, "max_batch_blocks": 4}
+    with devnet_with_env(tmp_path, options) as (stack, env):
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        with DagsterInstance.local_temp(str(home)) as instance:
+            yield Pipeline(stack, env, instance)
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """A real moto server (SNS, SQS) over HTTP on a free local port."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sns_inbox(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> SnsInbox:
+    """A fresh SNS topic with a subscribed SQS queue; dummy credentials so no real account is reachable."""
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_SESSION_TOKEN", "testing"),
+        ("AWS_DEFAULT_REGION", SnsInbox.REGION),
+    ):
+        monkeypatch.setenv(name, value)
+    return SnsInbox(moto_server)
