@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from dagster import ConfigurableResource
-from dagster_aws.s3 import S3Resource
 
 from orchestrator_pipelines.clients.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore
 
@@ -20,6 +19,10 @@ class ArtifactStoreResource(ConfigurableResource):
 
     def store(self) -> ArtifactStore:
         if self.kind == "s3":
+            # Imported here: dagster_aws (with boto3) costs ~1 s of CPU to import, paid by
+            # every run process of a deployment whose artifacts are on local disk otherwise.
+            from dagster_aws.s3 import S3Resource
+
             client = S3Resource(region_name=self.region_name, endpoint_url=self.s3_endpoint_url).get_client()
             return S3ArtifactStore(client, self.s3_bucket, self.s3_prefix)
         return LocalArtifactStore(self.local_dir)

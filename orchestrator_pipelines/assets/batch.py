@@ -13,24 +13,14 @@ from orchestrator_pipelines.assets.common import (
     range_metadata,
     write_json,
 )
+from orchestrator_pipelines.batch_work import encode_batch
 from orchestrator_pipelines.partitions import batches_partitions
 from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB
-from orchestrator_pipelines.starknet.da_encoding import da_felts, uses_compression
-from orchestrator_pipelines.starknet.squash import squash_state_updates
-from orchestrator_pipelines.starknet.state_update import StateDiff
+from orchestrator_pipelines.starknet.da_encoding import uses_compression
 from resources.artifacts import ArtifactStoreResource
 from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from orchestrator_pipelines.errors import TooManyBlobsError
-
-
-def contracts_in(diff: StateDiff) -> list[int]:
-    """Every contract the DA encoding writes a record for (and so needs a nonce for)."""
-    addresses = {entry.address for entry in diff.storage_diffs}
-    addresses |= {entry.contract_address for entry in diff.nonces}
-    addresses |= {entry.address for entry in diff.deployed_contracts}
-    addresses |= {entry.contract_address for entry in diff.replaced_classes}
-    return sorted(addresses)
 
 
 @asset(
@@ -52,11 +42,8 @@ def batch(
     watch = Stopwatch()
     with fail_fast_on_bad_data(context):
         manifest = load_manifest(store, key)
-        client = madara.client()
-        updates = client.state_updates(manifest.first_block, manifest.last_block)
-        diff = squash_state_updates(updates)
-        nonces = {address: client.nonce(address, manifest.last_block) for address in contracts_in(diff)}
-        felts = da_felts(diff, nonces, manifest.starknet_version)
+        encoded = encode_batch(madara.client(), manifest.first_block, manifest.last_block, manifest.starknet_version)
+        diff, nonces, felts = encoded.diff, encoded.nonces, encoded.felts
         blob_count = max(1, -(-len(felts) // FIELD_ELEMENTS_PER_BLOB))
         if blob_count > policy.max_blobs:
             raise TooManyBlobsError(blob_count, policy.max_blobs)

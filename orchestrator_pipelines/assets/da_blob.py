@@ -25,11 +25,12 @@ from orchestrator_pipelines.assets.common import (
     read_json,
     write_json,
 )
+from orchestrator_pipelines.batch_work import blobs_with_point_proofs
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.errors import OrchestratorError
 from orchestrator_pipelines.partitions import batches_partitions
 from orchestrator_pipelines.starknet import kzg
-from orchestrator_pipelines.starknet.blob import blob_to_hex, felts_to_blobs
+from orchestrator_pipelines.starknet.blob import blob_to_hex
 from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output
 from resources.artifacts import ArtifactStoreResource
 from resources.policy import PipelinePolicyResource
@@ -67,9 +68,8 @@ def da_blob(
         output = parse_os_output([int(f, 16) for f in read_json(store, key, PROGRAM_OUTPUT)["program_output"]])
         if output.kzg is None:
             raise OrchestratorError("the OS output has no KZG DA segment (use_kzg_da = 0)")
-        blobs = felts_to_blobs(felts, max_blobs=policy.max_blobs)
-        commitments = [kzg.blob_to_commitment(blob) for blob in blobs]
-        proofs, ys = zip(*(kzg.compute_point_proof(blob, output.kzg.x0) for blob in blobs))
+        built = blobs_with_point_proofs(felts, output.kzg.x0, policy.max_blobs)
+        blobs, commitments, proofs, ys = built.blobs, built.commitments, built.proofs, built.y_values
     blob_uris = [store.put_bytes(batch_key(key, blob_name(i)), blob_to_hex(blob).encode()) for i, blob in enumerate(blobs)]
     kzg_uri = write_json(
         store,
