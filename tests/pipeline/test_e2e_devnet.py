@@ -9,29 +9,20 @@ precompile.
 
 from __future__ import annotations
 
-import time
-
 import requests
-from dagster import AssetKey, DagsterRunStatus
 
 from orchestrator_pipelines.assets.common import load_manifest
-from orchestrator_pipelines.clients.settlement import SettlementClient
-from orchestrator_pipelines.local_runner import LocalRunner
 from orchestrator_pipelines.partitions import batch_partition_key, is_materialized
+from tests.pipeline.e2e_helpers import (
+    ASSETS,
+    last_settled_index,
+    latest_metadata,
+    settle_in_process,
+    settlement_client,
+)
 
-ASSETS = ("batch", "snos_output", "da_blob", "proof_request", "proof", "state_update")
 TARGET_BATCHES = 5
 DEADLINE_S = 420
-
-
-def latest_metadata(instance, asset: str, key: str) -> dict:
-    from dagster import AssetRecordsFilter
-
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[key]), limit=1
-    ).records
-    assert records, f"{asset} of batch {key} is not materialized"
-    return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
 
 
 def test_devnet_settles_batches_in_order_with_a_multi_blob_batch_and_a_prover_failure(devnet_pipeline):
@@ -44,26 +35,8 @@ def test_devnet_settles_batches_in_order_with_a_multi_blob_batch_and_a_prover_fa
     )
     assert answer.status_code == 200, answer.text
 
-    settlement = SettlementClient(
-        pipeline.env["ORCHESTRATOR_ETHEREUM_RPC_URL"],
-        pipeline.env["ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"],
-        pipeline.env["ORCHESTRATOR_CORE_CONTRACT_ADDRESS"],
-        fact_registry_address=pipeline.env["ORCHESTRATOR_FACT_REGISTRY_ADDRESS"],
-    )
-    runner = LocalRunner(pipeline.defs, instance)
-    deadline = time.monotonic() + DEADLINE_S
-    settled = 0
-    while settled < TARGET_BATCHES:
-        assert time.monotonic() < deadline, f"only {settled} batches settled in {DEADLINE_S} s"
-        for report in runner.tick_all() + runner.tick_until_idle("settlement_sensor"):
-            for run in report.runs:
-                assert run.status == DagsterRunStatus.SUCCESS, (
-                    f"{run.job_name} run for batch {run.tags.get('dagster/partition')} failed"
-                )
-        settled = sum(
-            1 for i in range(TARGET_BATCHES) if is_materialized(instance, "state_update", batch_partition_key(i))
-        )
-        time.sleep(0.2)
+    settlement = settlement_client(pipeline.env)
+    settle_in_process(pipeline, TARGET_BATCHES, DEADLINE_S)
 
     keys = [batch_partition_key(i) for i in range(TARGET_BATCHES)]
     for key in keys:
@@ -78,8 +51,7 @@ def test_devnet_settles_batches_in_order_with_a_multi_blob_batch_and_a_prover_fa
 
     # The chain is exactly at the last settled batch (or beyond it if more batches settled meanwhile).
     chain = settlement.state()
-    last_settled = max(i for i in range(TARGET_BATCHES + 5)
-                       if is_materialized(instance, "state_update", batch_partition_key(i)))
+    last_settled = last_settled_index(instance)
     assert chain.block_number == load_manifest(store, batch_partition_key(last_settled)).last_block
     last_update = latest_metadata(instance, "state_update", batch_partition_key(last_settled))
     assert last_update["l1_state_block_number"] == chain.block_number
