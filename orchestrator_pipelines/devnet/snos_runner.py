@@ -25,10 +25,9 @@ from poseidon_py.poseidon_hash import poseidon_hash_many
 from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
 from orchestrator_pipelines.errors import InvalidInputError
-from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB, felts_to_blobs
+from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB, evaluate_at, felts_to_blobs
 from orchestrator_pipelines.starknet.cairo_pie import write_pie_zip
 from orchestrator_pipelines.starknet.da_encoding import SYSTEM_CONTRACTS, da_felts
-from orchestrator_pipelines.starknet.felt import BLS_MODULUS
 from orchestrator_pipelines.starknet.kzg import LAYOUT_V0_13_3, blob_to_commitment, starknet_x0
 from orchestrator_pipelines.starknet.os_output import KzgSegment, OsOutput, encode_os_output
 from orchestrator_pipelines.starknet.squash import squash_state_updates
@@ -66,14 +65,6 @@ DEVNET_OS_CONFIG_HASH = poseidon_hash_many(
 BASE_STEPS = 250_000
 STEPS_PER_BLOCK = 20_000
 STEPS_PER_DA_FELT = 1_200
-
-
-def evaluate_at(coefficients: list[int], x: int) -> int:
-    """``p(x)`` mod the BLS12-381 scalar modulus for ``p`` with these coefficients (Horner)."""
-    acc = 0
-    for coefficient in reversed(coefficients):
-        acc = (acc * x + coefficient) % BLS_MODULUS
-    return acc
 
 
 def devnet_n_steps(n_blocks: int, n_da_felts: int) -> int:

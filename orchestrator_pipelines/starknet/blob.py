@@ -98,6 +98,18 @@ def interpolate(evals: Sequence[int]) -> list[int]:
     return [value * inv % p for value in a]
 
 
+def evaluate_at(coeffs: Sequence[int], x: int) -> int:
+    """``p(x)`` mod the BLS12-381 scalar modulus for ``p`` with these coefficients (Horner).
+
+    The value the OS outputs as ``y`` for a blob: its DA felts are the coefficients,
+    ``x`` is ``x_0``. Any number of coefficients; missing high ones are zeros.
+    """
+    acc = 0
+    for coefficient in reversed(coeffs):
+        acc = (acc * x + coefficient) % BLS_MODULUS
+    return acc
+
+
 def blob_from_evals(evals: Sequence[int]) -> bytes:
     """The 131072-byte blob: each evaluation as a 32-byte big-endian scalar."""
     values = _check_scalars(evals, "evaluations")

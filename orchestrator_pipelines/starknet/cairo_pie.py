@@ -103,6 +103,17 @@ class CairoPie:
         """PIEs do not record the Cairo layout; the prover picks it from the builtins."""
         return None
 
+    def zip_bytes(self) -> bytes:
+        """These parts as a PIE-shaped zip (:func:`pie_zip_bytes`), which :meth:`from_zip` reads back."""
+        return pie_zip_bytes(
+            self.program_data,
+            self.output,
+            self.n_steps,
+            builtins=self.builtins,
+            main=self.main,
+            fact_topology=self.fact_topology,
+        )
+
     @classmethod
     def from_zip(cls, source: str | Path | bytes) -> CairoPie:
         """Read a PIE zip from a path or from its bytes; bad input raises InvalidInputError."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence, TypeVar
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
 from orchestrator_pipelines.starknet.felt import STARK_PRIME
@@ -43,6 +43,8 @@ from orchestrator_pipelines.starknet.kzg import (
 )
 
 LAYOUTS = (LAYOUT_V0_13_1, LAYOUT_V0_13_3)
+
+Joined = TypeVar("Joined")
 
 # Where the KZG segment starts (x_0 for 0.13.3+, the commitment for 0.13.1) in each layout.
 KZG_SEGMENT_OFFSET = {LAYOUT_V0_13_1: 6, LAYOUT_V0_13_3: 10}
@@ -188,54 +190,62 @@ def _read_kzg_v0_13_3(r: _Reader) -> KzgSegment:
             f"word {n_index} (n_blobs) is {n_blobs}: needs 1 or more blobs and "
             f"{4 * n_blobs} words of commitments and y values, {len(r.felts) - r.pos} words follow"
         )
-    commitments = []
-    for blob in range(n_blobs):
-        start = r.pos
-        low, high = r.take(f"commitment {blob} low"), r.take(f"commitment {blob} high")
-        try:
-            commitments.append(commitment_from_limbs(low, high))
-        except InvalidInputError as exc:
-            raise r.fail(f"word {start} (commitment of blob {blob}): {exc}") from None
-    y_values = []
-    for blob in range(n_blobs):
-        start = r.pos
-        low, high = r.take(f"y {blob} low"), r.take(f"y {blob} high")
-        try:
-            y_values.append(y_from_limbs(low, high))
-        except InvalidInputError as exc:
-            raise r.fail(f"word {start} (y of blob {blob}): {exc}") from None
+    commitments = _read_limb_pairs(r, n_blobs, "commitment", commitment_from_limbs)
+    y_values = _read_limb_pairs(r, n_blobs, "y", y_from_limbs)
     return KzgSegment(x0=x0, commitments=commitments, y_values=y_values)
 
 
+def _read_limb_pairs(r: _Reader, count: int, what: str, join: Callable[[int, int], Joined]) -> list[Joined]:
+    """``count`` values the OS wrote as ``(low, high)`` limb pairs, one per blob, joined by ``join``."""
+    values = []
+    for blob in range(count):
+        start = r.pos
+        low, high = r.take(f"{what} {blob} low"), r.take(f"{what} {blob} high")
+        try:
+            values.append(join(low, high))
+        except InvalidInputError as exc:
+            raise r.fail(f"word {start} ({what} of blob {blob}): {exc}") from None
+    return values
+
+
 def _read_messages(r: _Reader) -> tuple[list[MessageToL1], list[MessageToL2]]:
-    to_l1: list[MessageToL1] = []
-    length = r.take_count("messages to L1 segment length", reserve=1)
-    end = r.pos + length
-    while r.pos < end:
-        start = r.pos
-        if end - r.pos < 3:
-            raise r.fail(f"message to L1 at word {start}: segment ends (word {end}) inside the message header")
-        from_address, to_address = r.take("message to L1 from_address"), r.take("message to L1 to_address")
-        size = r.take("message to L1 payload_size")
-        if r.pos + size > end:
-            raise r.fail(f"message to L1 at word {start}: payload_size {size} runs past the segment end (word {end})")
-        to_l1.append(MessageToL1(from_address, to_address, list(r.felts[r.pos : r.pos + size])))
-        r.pos += size
-    to_l2: list[MessageToL2] = []
-    length = r.take_count("messages to L2 segment length", reserve=0)
-    end = r.pos + length
-    while r.pos < end:
-        start = r.pos
-        if end - r.pos < 5:
-            raise r.fail(f"message to L2 at word {start}: segment ends (word {end}) inside the message header")
-        from_address, to_address = r.take("message to L2 from_address"), r.take("message to L2 to_address")
-        nonce, selector = r.take("message to L2 nonce"), r.take("message to L2 selector")
-        size = r.take("message to L2 payload_size")
-        if r.pos + size > end:
-            raise r.fail(f"message to L2 at word {start}: payload_size {size} runs past the segment end (word {end})")
-        to_l2.append(MessageToL2(from_address, to_address, nonce, selector, list(r.felts[r.pos : r.pos + size])))
-        r.pos += size
+    to_l1 = [
+        MessageToL1(*header, payload)
+        for header, payload in _read_message_segment(r, "L1", ("from_address", "to_address"), reserve=1)
+    ]
+    to_l2 = [
+        MessageToL2(*header, payload)
+        for header, payload in _read_message_segment(
+            r, "L2", ("from_address", "to_address", "nonce", "selector"), reserve=0
+        )
+    ]
     return to_l1, to_l2
+
+
+def _read_message_segment(
+    r: _Reader, direction: str, header_fields: tuple[str, ...], reserve: int
+) -> list[tuple[list[int], list[int]]]:
+    """Each message of a segment as ``(header values, payload)``.
+
+    A segment is its length, then messages of ``header_fields``, a payload size and
+    the payload; ``reserve`` words must remain after it (the next segment's length).
+    """
+    messages = []
+    length = r.take_count(f"messages to {direction} segment length", reserve=reserve)
+    end = r.pos + length
+    while r.pos < end:
+        start = r.pos
+        if end - r.pos < len(header_fields) + 1:
+            raise r.fail(f"message to {direction} at word {start}: segment ends (word {end}) inside the message header")
+        header = [r.take(f"message to {direction} {name}") for name in header_fields]
+        size = r.take(f"message to {direction} payload_size")
+        if r.pos + size > end:
+            raise r.fail(
+                f"message to {direction} at word {start}: payload_size {size} runs past the segment end (word {end})"
+            )
+        messages.append((header, list(r.felts[r.pos : r.pos + size])))
+        r.pos += size
+    return messages
 
 
 def _parse(felts: list[int], layout: str) -> OsOutput:

@@ -21,6 +21,7 @@ from orchestrator_pipelines.starknet.blob import (
     blobs_to_felts,
     evals_from_blob,
     evaluate,
+    evaluate_at,
     felts_to_blobs,
     interpolate,
 )
@@ -31,11 +32,12 @@ from ._vectors import all_blob_files
 N = FIELD_ELEMENTS_PER_BLOB
 
 
-def horner(coeffs: list[int], x: int) -> int:
-    acc = 0
-    for c in reversed(coeffs):
-        acc = (acc * x + c) % BLS_MODULUS
-    return acc
+def test_evaluate_at_is_the_polynomial_value_mod_the_scalar_modulus():
+    assert evaluate_at([1, 2, 3], 10) == 321
+    assert evaluate_at([], 5) == 0
+    assert evaluate_at([7], 123) == 7
+    assert evaluate_at([1, 1], BLS_MODULUS - 1) == 0
+    assert evaluate_at([0, 0, 1], 2**200) == pow(2, 400, BLS_MODULUS)
 
 
 def test_constants():
@@ -48,7 +50,7 @@ def test_evaluate_matches_direct_evaluation_on_the_bit_reversed_domain():
     coeffs = [rng.randrange(BLS_MODULUS) for _ in range(N)]
     evals = evaluate(coeffs)
     for i in (0, 1, 2, 3, 1000, 2048, 4095):
-        assert evals[i] == horner(coeffs, pow(OMEGA, bit_reverse(i), BLS_MODULUS))
+        assert evals[i] == evaluate_at(coeffs, pow(OMEGA, bit_reverse(i), BLS_MODULUS))
 
 
 def test_constant_and_linear_polynomials():

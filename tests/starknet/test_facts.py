@@ -6,7 +6,7 @@ import pytest
 from eth_hash.auto import keccak
 
 from orchestrator_pipelines.errors import InvalidInputError
-from orchestrator_pipelines.starknet.cairo_pie import CairoPie, FactTopology, pie_zip_bytes
+from orchestrator_pipelines.starknet.cairo_pie import CairoPie, FactTopology
 from orchestrator_pipelines.starknet.facts import (
     fact,
     hash_chain,
@@ -88,16 +88,7 @@ def test_nested_tree_matches_the_sepolia_shape(sepolia_pie):
 
 
 def test_fact_of_a_written_pie_matches_the_original(sepolia_pie):
-    copy = CairoPie.from_zip(
-        pie_zip_bytes(
-            sepolia_pie.program_data,
-            sepolia_pie.output,
-            sepolia_pie.n_steps,
-            builtins=sepolia_pie.builtins,
-            main=sepolia_pie.main,
-            fact_topology=sepolia_pie.fact_topology,
-        )
-    )
+    copy = CairoPie.from_zip(sepolia_pie.zip_bytes())
     assert pie_fact(copy).hex() == SEPOLIA_924016_FACT
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet import kzg
-from orchestrator_pipelines.starknet.blob import blob_from_hex, evals_from_blob, interpolate
+from orchestrator_pipelines.starknet.blob import blob_from_hex, evaluate_at, evals_from_blob, interpolate
 from orchestrator_pipelines.starknet.felt import BLS_MODULUS
 
 PROOF_BLOCKS = ("651053", "651054", "651055")
@@ -36,13 +36,6 @@ def _da_felts_without_padding(blob: bytes) -> list[int]:
     while coeffs and coeffs[-1] == 0:
         coeffs.pop()
     return coeffs
-
-
-def _horner(coeffs: list[int], x: int) -> int:
-    acc = 0
-    for c in reversed(coeffs):
-        acc = (acc * x + c) % BLS_MODULUS
-    return acc
 
 
 def test_trusted_setup_is_loaded_once():
@@ -85,7 +78,7 @@ def test_point_proofs_at_x0_of_mainnet_settlements(vectors_dir, block):
     proof, y = kzg.compute_point_proof(blob, x0)
     assert proof == _hex_bytes(directory / "kzg_proof.txt")
     # y is p(x0) for the polynomial whose evaluations the blob holds.
-    assert y == _horner(interpolate(evals_from_blob(blob)), x0)
+    assert y == evaluate_at(interpolate(evals_from_blob(blob)), x0)
     commitment = kzg.blob_to_commitment(blob)
     assert kzg.verify_point_proof(commitment, x0, y, proof)
     assert not kzg.verify_point_proof(commitment, x0, (y + 1) % BLS_MODULUS, proof)

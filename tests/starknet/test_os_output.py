@@ -226,6 +226,14 @@ def test_inconsistent_outputs_are_named():
     long_payload[19] = 5
     with pytest.raises(InvalidInputError, match="message to L1 at word 17: payload_size 5 runs past"):
         parse_os_output(long_payload, LAYOUT_V0_13_3)
+    long_l2_payload = list(felts)
+    long_l2_payload[28] = 1
+    with pytest.raises(InvalidInputError, match=r"message to L2 at word 24: payload_size 1 runs past .*\(word 29\)"):
+        parse_os_output(long_l2_payload, LAYOUT_V0_13_3)
+    short_l2_header = list(felts[:27])
+    short_l2_header[23] = 3
+    with pytest.raises(InvalidInputError, match=r"message to L2 at word 24: segment ends \(word 27\) inside the"):
+        parse_os_output(short_l2_header, LAYOUT_V0_13_3)
     assert len(felts) == 29
     with pytest.raises(InvalidInputError, match=r"2 unexpected words after the message segments \(from word 29\)"):
         parse_os_output(felts + [0, 0], LAYOUT_V0_13_3)
