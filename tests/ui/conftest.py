@@ -27,7 +27,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-UI_TIMEOUT_MS = 30_000
+UI_TIMEOUT_MS = 60_000
 # Wide enough for the six-asset graph to be drawn at a scale where nodes show their details.
 VIEWPORT = {"width": 1920, "height": 820}
 # UI preferences an operator would have clicked once: navigation collapsed, the asset list

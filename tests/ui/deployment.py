@@ -18,20 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus
+from dagster import DagsterInstance
 
 from orchestrator_pipelines.cli.dev import prepare_dagster_home
-from orchestrator_pipelines.config import load_settings
-from orchestrator_pipelines.definitions import build_definitions
-from orchestrator_pipelines.devnet.env import orchestrator_env
 from orchestrator_pipelines.devnet.ports import free_port
-from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack
-from orchestrator_pipelines.local_runner import LocalRunner
-from orchestrator_pipelines.partitions import BATCHES, batch_partition_key, is_materialized
+from orchestrator_pipelines.partitions import BATCHES, batch_partition_key
+from tests.pipeline.e2e_helpers import (
+    ASSETS,
+    Pipeline,
+    devnet_with_env,
+    latest_metadata,
+    patched_environ,
+    settle_in_process,
+)
 
-ASSETS = ("batch", "snos_output", "da_blob", "proof_request", "proof", "state_update")
 BATCH_BLOCKS = 4
 SETTLED_BATCHES = 2
 # The batching sensor stops at this block, so exactly SETTLED_BATCHES partitions exist and
@@ -39,6 +40,8 @@ SETTLED_BATCHES = 2
 LAST_BLOCK = BATCH_BLOCKS * SETTLED_BATCHES
 SETTLE_DEADLINE_S = 180
 SERVE_DEADLINE_S = 90
+
+__all__ = ["ASSETS", "BATCH_BLOCKS", "LAST_BLOCK", "SettledDeployment", "Webserver", "settle_on_devnet"]
 
 
 @dataclass(frozen=True)
@@ -51,50 +54,15 @@ class SettledDeployment:
     metadata: dict[tuple[str, str], dict[str, Any]]
 
 
-def latest_metadata(instance: DagsterInstance, asset: str, key: str) -> dict[str, Any]:
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=AssetKey(asset), asset_partitions=[key]), limit=1
-    ).records
-    assert records, f"{asset} of batch {key} is not materialized"
-    return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
-
-
-def _settle(instance: DagsterInstance, runner: LocalRunner, keys: list[str]) -> None:
-    deadline = time.monotonic() + SETTLE_DEADLINE_S
-    while not all(is_materialized(instance, "state_update", key) for key in keys):
-        assert time.monotonic() < deadline, f"batches {keys} not settled within {SETTLE_DEADLINE_S} s"
-        for report in runner.tick_all() + runner.tick_until_idle("settlement_sensor"):
-            for run in report.runs:
-                assert run.status == DagsterRunStatus.SUCCESS, (
-                    f"{run.job_name} run for batch {run.tags.get('dagster/partition')} failed"
-                )
-        time.sleep(0.2)
-
-
 def settle_on_devnet(root: Path) -> SettledDeployment:
     """Two batches of four blocks settled on anvil; the devnet is stopped again once they are."""
-    config = DevnetConfig(
-        state_dir=root / "devnet",
-        block_time_s=0.5,
-        prover_delay_s=0.5,
-        persist=False,
-        node_options={"genesis_accounts": 8},
-    )
+    options = {"block_time_s": 0.5, "prover_delay_s": 0.5, "max_batch_blocks": BATCH_BLOCKS}
     keys = [batch_partition_key(i) for i in range(SETTLED_BATCHES)]
-    with DevnetStack(config) as stack, pytest.MonkeyPatch.context() as environ:
-        env = orchestrator_env(stack.info(), root / "artifacts")
-        env.update(
-            ORCHESTRATOR_MAX_BATCH_BLOCKS=str(BATCH_BLOCKS),
-            ORCHESTRATOR_MAX_BLOCK=str(LAST_BLOCK),
-            ORCHESTRATOR_MAX_BATCH_AGE_SECONDS="30",
-            ORCHESTRATOR_SENSOR_INTERVAL_SECONDS="1",
-        )
-        # The resources read their secrets through EnvVar, as in a deployment.
-        for name, value in env.items():
-            environ.setenv(name, value)
+    with devnet_with_env(root, options) as (stack, devnet_env):
+        env = {**devnet_env, "ORCHESTRATOR_MAX_BLOCK": str(LAST_BLOCK)}
         home = prepare_dagster_home(root / "dagster_home")
-        with DagsterInstance.local_temp(str(home)) as instance:
-            _settle(instance, LocalRunner(build_definitions(load_settings(env)), instance), keys)
+        with patched_environ(env), DagsterInstance.local_temp(str(home)) as instance:
+            settle_in_process(Pipeline(stack, env, instance), SETTLED_BATCHES, SETTLE_DEADLINE_S)
             assert instance.get_dynamic_partitions(BATCHES) == keys
             metadata = {(asset, key): latest_metadata(instance, asset, key) for asset in ASSETS for key in keys}
     return SettledDeployment(home=home, env=env, batch_keys=keys, metadata=metadata)
