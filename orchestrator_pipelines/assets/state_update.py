@@ -4,9 +4,10 @@ Never sent twice, never out of order — both decided by the chain, not by
 memory: before sending, the core contract's ``stateBlockNumber`` is read; if it
 already covers this batch the state update is recorded and nothing is sent; if
 it is not exactly at the block before this batch, the step fails without
-sending. The transaction hash is written to the artifact store the moment it is
-broadcast, so a retried step waits for that transaction instead of sending a
-second one.
+sending. Every transaction hash is written to the artifact store the moment it
+is broadcast (a stuck transaction's fee-bumped replacements included), so a
+retried step waits for whichever of them is mined instead of sending a second
+state update.
 """
 
 import time
@@ -115,15 +116,16 @@ def state_update(
 
 def _settle(context, client, store, key, first_block, chain_block, output, output_felts):
     """Send (or resume) this batch's state update; the chain must be right before the batch."""
-    sent = _previous_transaction(store, key)
-    if sent is not None:
-        context.log.info(f"batch {key}: waiting for the already broadcast transaction {sent}")
+    sent, failed = _previous_transactions(store, key)
+    if sent:
+        context.log.info(f"batch {key}: waiting for the already broadcast transaction(s) {', '.join(sent)}")
         try:
             return client.wait_for_transaction(sent)
         except OrchestratorError as exc:
             # Reverted on chain: nothing moved, so it is safe to simulate and send again;
             # the simulation surfaces the contract's reason if it would revert again.
-            context.log.warning(f"batch {key}: previous transaction {sent} failed ({exc})")
+            context.log.warning(f"batch {key}: previous transaction failed ({exc})")
+            failed = failed + sent
             chain_block = client.state().block_number
     if chain_block != first_block - 1:
         raise OrchestratorError(
@@ -134,15 +136,36 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
     blobs = [blob_from_hex(store.get_bytes(batch_key(key, blob_name(i))).decode()) for i in range(len(kzg_data["proofs"]))]
     check_blobs_against_output(output, blobs)
     proofs = [bytes.fromhex(p[2:]) for p in kzg_data["proofs"]]
+    broadcast: list[str] = []
+    first_sent_at = time.time()
 
     def record(tx_hash: str) -> None:
-        write_json(store, key, SETTLEMENT_TX, {"tx_hash": tx_hash, "sent_at": time.time()})
-        context.log.info(f"batch {key}: updateStateKzgDA broadcast as {tx_hash}")
+        # One nonce: the transaction and its replacements; any one of them may be the one mined.
+        broadcast.append(tx_hash)
+        write_json(
+            store,
+            key,
+            SETTLEMENT_TX,
+            {
+                "tx_hash": tx_hash,
+                "tx_hashes": list(broadcast),
+                "failed_tx_hashes": failed,
+                "sent_at": first_sent_at,
+                "last_sent_at": time.time(),
+            },
+        )
+        replaced = f" (replacement {len(broadcast) - 1} of {broadcast[0]})" if len(broadcast) > 1 else ""
+        context.log.info(f"batch {key}: updateStateKzgDA broadcast as {tx_hash}{replaced}")
 
     return client.update_state_kzg_da(output_felts, proofs, blobs, on_sent=record)
 
 
-def _previous_transaction(store, key) -> str | None:
+def _previous_transactions(store, key) -> tuple[list[str], list[str]]:
+    """(the broadcasts of this batch's last state update, earlier ones that reverted on chain).
+
+    Records written before replacements existed hold a single ``tx_hash``.
+    """
     if not store.exists(batch_key(key, SETTLEMENT_TX)):
-        return None
-    return read_json(store, key, SETTLEMENT_TX)["tx_hash"]
+        return [], []
+    record = read_json(store, key, SETTLEMENT_TX)
+    return list(record.get("tx_hashes") or [record["tx_hash"]]), list(record.get("failed_tx_hashes", []))
