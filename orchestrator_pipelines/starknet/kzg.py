@@ -193,6 +193,8 @@ def batch_kzg(blobs: Sequence[bytes], x0: int, workers: int | None = None) -> li
     """
     checked = [_check_blob(blob) for blob in blobs]
     _scalar_bytes(x0, "x0")
+    if not checked:
+        return []
     trusted_setup()
     return forked_map(functools.partial(_indexed_blob_kzg, x0=x0), enumerate(checked), workers)
 
