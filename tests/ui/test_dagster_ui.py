@@ -124,10 +124,18 @@ def test_lineage_is_what_the_assets_declare():
     assert declared == LINEAGE
 
 
-def test_asset_graph_screenshot(ui_page: Page, settled_deployment: SettledDeployment, tmp_path: Path):
+def test_asset_graph_nodes_show_filled_partitions_and_passed_checks(
+    ui_page: Page, settled_deployment: SettledDeployment, tmp_path: Path
+):
+    """The graph an operator opens first, also saved as the README's picture of the pipeline."""
     nodes = open_asset_graph(ui_page)
     # Every partition of every asset is materialized: each node says so.
     expect(nodes.filter(has_text="100% filled")).to_have_count(len(ASSETS))
+    for asset in BATCH_ASSETS:
+        checks = len(asset.check_specs)
+        if checks:
+            node = nodes.filter(has=ui_page.get_by_text(asset.key.to_user_string(), exact=True))
+            expect(node).to_contain_text(f"{checks} / {checks} Passed")
     expect(ui_page.get_by_role("dialog")).to_have_count(0)
     boxes = settled_layout(ui_page, nodes)
 
