@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup dev test bench-formats bench-pipeline bench-scale clean
+.PHONY: setup dev test bench-formats bench-pipeline bench-scale docs-screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed node_modules/.installed
+# The UI tests drive Debian's Chromium (no browser download); PostgreSQL serves the production tests.
+/usr/bin/chromium:
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+
+setup: $(VENV)/.installed node_modules/.installed /usr/bin/chromium
 	@mkdir -p $(DAGSTER_HOME)
 	@test -f $(DAGSTER_HOME)/dagster.yaml || cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
@@ -38,6 +42,9 @@ bench-pipeline: setup
 
 bench-scale: setup
 	$(BIN)/python benchmarks/bench_scale.py
+
+docs-screenshot: setup
+	ORCHESTRATOR_UPDATE_DOCS_SCREENSHOT=1 $(BIN)/python -m pytest -p no:cacheprovider tests/ui -k asset_graph_nodes
 
 clean:
 	rm -rf $(VENV) node_modules .dagster_home .devnet
