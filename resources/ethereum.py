@@ -18,6 +18,7 @@ class SettlementResource(ConfigurableResource):
     max_fee_per_gas_gwei: float | None = None
     max_fee_per_blob_gas_gwei: float | None = None
     tx_timeout_s: int = 600
+    replace_after_s: int = 180
 
     def client(self) -> SettlementClient:
         def wei(gwei: float | None) -> int | None:
@@ -32,4 +33,5 @@ class SettlementResource(ConfigurableResource):
             max_fee_per_gas_cap_wei=wei(self.max_fee_per_gas_gwei),
             max_fee_per_blob_gas_cap_wei=wei(self.max_fee_per_blob_gas_gwei),
             tx_timeout_s=self.tx_timeout_s,
+            replace_after_s=self.replace_after_s,
         )
