@@ -1,0 +1,180 @@
+"""Unattended: ``dagster-daemon`` on the PostgreSQL instance settles batches with nobody driving it.
+
+Nothing here ticks a sensor or executes a run. The test starts the devnet,
+writes a Dagster home whose dagster.yaml is deploy/dagster.postgres.yaml
+rendered for a fresh database, starts ``dagster-daemon run`` on the code
+location with the devnet's ``ORCHESTRATOR_*`` environment, and only watches:
+the core contract's ``stateBlockNumber`` and the instance. The sensors run on
+the daemon's schedule, the queued run coordinator applies the deployment's
+tag concurrency limits, and every run is a separate process launched by the
+code server, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import SENSOR_NAME_TAG
+
+from orchestrator_pipelines.assets.common import load_manifest
+from orchestrator_pipelines.clients.artifacts import LocalArtifactStore
+from orchestrator_pipelines.jobs import SETTLEMENT_TAG
+from orchestrator_pipelines.partitions import batch_partition_key, is_materialized
+from tests.pipeline.e2e_helpers import ASSETS, devnet_with_env, settlement_client
+from tests.production.postgres_instance import render_postgres_home
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+TARGET_BATCHES = 2
+# A deadline, not the expected time (~1.5 min on an idle 2-core machine): every run is a new
+# process, so a loaded machine stretches each step.
+DEADLINE_S = 420
+STOP_TIMEOUT_S = 30
+PIPELINE_SENSORS = {"batching_sensor", "proof_sensor", "settlement_sensor"}
+DAEMON = Path(sys.executable).with_name("dagster-daemon")
+
+
+def start_daemon(workdir: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """``dagster-daemon run`` on the code location, in its own process group, output to ``log_path``."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [str(DAEMON), "run", "-m", "orchestrator_pipelines.definitions"],
+            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_daemon(process: subprocess.Popen) -> int | None:
+    """SIGTERM the daemon and wait; then end whatever is left of its process group (code server, run workers).
+
+    Returns the daemon's exit code, or None when it had to be killed.
+    """
+    pgid = process.pid
+    code = process.poll()
+    if code is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            process.wait(timeout=STOP_TIMEOUT_S)
+            code = None
+    if _group_alive(pgid):
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+    return code
+
+
+def tail(path: Path, lines: int = 80) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def settled_keys(instance: DagsterInstance, upto: int = 50) -> list[str]:
+    keys = []
+    for index in range(upto):
+        key = batch_partition_key(index)
+        if not is_materialized(instance, "state_update", key):
+            break
+        keys.append(key)
+    return keys
+
+
+def settle_runs_finished(instance: DagsterInstance, keys: list[str]) -> bool:
+    """Whether the settle runs of ``keys`` have ended (a run records state_update before it ends)."""
+    runs = instance.get_runs(RunsFilter(job_name="settle_batch", tags={"dagster/partition": keys}))
+    return bool(runs) and all(run.is_finished for run in runs)
+
+
+def failed_runs(instance: DagsterInstance) -> list[str]:
+    runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
+    return [f"{run.job_name}[{run.tags.get('dagster/partition')}] {run.run_id}" for run in runs]
+
+
+def test_daemon_settles_batches_unattended_on_postgres(tmp_path: Path, pg_env: str):
+    with devnet_with_env(tmp_path) as (stack, env):
+        home = render_postgres_home(tmp_path / "dagster_home")
+        store = LocalArtifactStore(env["ORCHESTRATOR_ARTIFACTS_DIR"])
+        settlement = settlement_client(env)
+        log_path = tmp_path / "daemon.log"
+        # A short backlog: on two cores, dozens of queued batches would starve the settling runs.
+        daemon_env = {**os.environ, "DAGSTER_HOME": str(home), "ORCHESTRATOR_MAX_UNSETTLED_BATCHES": str(TARGET_BATCHES)}
+        daemon = start_daemon(tmp_path, daemon_env, log_path)
+        started = time.monotonic()
+        try:
+            with DagsterInstance.from_config(str(home)) as instance:
+                # Wait for settled batches: state_update recorded, L1 at the batch's last block, settle runs ended.
+                deadline = started + DEADLINE_S
+                while True:
+                    assert daemon.poll() is None, f"dagster-daemon exited with {daemon.returncode}"
+                    failures = failed_runs(instance)
+                    assert not failures, f"runs failed: {failures}"
+                    keys = settled_keys(instance)
+                    chain_block = settlement.state().block_number
+                    if (
+                        len(keys) >= TARGET_BATCHES
+                        and chain_block >= load_manifest(store, keys[-1]).last_block
+                        and settle_runs_finished(instance, keys)
+                    ):
+                        break
+                    assert time.monotonic() < deadline, (
+                        f"{len(keys)} batches settled after {DEADLINE_S} s (L1 at block {chain_block})"
+                    )
+                    time.sleep(1.0)
+                elapsed = time.monotonic() - started
+                print(f"{len(keys)} batches settled by the daemon in {elapsed:.1f} s (L1 at block {chain_block})")
+
+                # Every run was requested by one of the pipeline sensors, none by hand.
+                runs = instance.get_runs()
+                assert runs
+                assert {run.tags.get(SENSOR_NAME_TAG) for run in runs} <= PIPELINE_SENSORS
+                assert {run.tags.get(SENSOR_NAME_TAG) for run in runs} == PIPELINE_SENSORS
+
+                # Settle runs carry the concurrency tag, and the limit of 1 held: no two overlapped.
+                settle_records = instance.get_run_records(RunsFilter(job_name="settle_batch"))
+                assert all(record.dagster_run.tags.get(SETTLEMENT_TAG) == "l1" for record in settle_records)
+                assert all(record.dagster_run.tags.get(SENSOR_NAME_TAG) == "settlement_sensor" for record in settle_records)
+                settled_by = {record.dagster_run.tags.get("dagster/partition") for record in settle_records
+                              if record.dagster_run.status == DagsterRunStatus.SUCCESS}
+                assert set(keys) <= settled_by
+                spans = sorted(
+                    (record.start_time, record.end_time or float("inf"), record.dagster_run.run_id)
+                    for record in settle_records if record.start_time is not None
+                )
+                assert len(spans) >= TARGET_BATCHES
+                for (_, end, run_id), (start, _, next_id) in zip(spans, spans[1:]):
+                    assert end <= start, f"settle runs {run_id} and {next_id} overlapped"
+
+                # Every settled batch is complete: all six assets, and in order on L1.
+                for key in keys:
+                    for asset in ASSETS:
+                        assert is_materialized(instance, asset, key), f"{asset} of batch {key} not materialized"
+                manifests = [load_manifest(store, key) for key in keys]
+                assert manifests[0].first_block == 1
+                for previous, current in zip(manifests, manifests[1:]):
+                    assert current.first_block == previous.last_block + 1
+        except BaseException:
+            print(f"--- dagster-daemon output (last lines of {log_path}) ---\n{tail(log_path)}")
+            raise
+        finally:
+            stopping = time.monotonic()
+            code = stop_daemon(daemon)
+            print(f"dagster-daemon stopped with exit code {code} in {time.monotonic() - stopping:.1f} s")
