@@ -1,0 +1,638 @@
+"""Can the pipeline keep pace with the chain? Blocks to settled state updates, through real Dagster.
+
+The benchmark starts the devnet (anvil with the core contract, the Starknet
+node, the Atlantic-compatible prover with no proving delay), lets the node
+make ``--blocks`` blocks at ``--block-time`` seconds (the orchestrator's
+MAX_BLOCK stops batching there), and drives the real pipeline until every one
+of them is settled on anvil:
+
+- default: the deployment path. A temporary DAGSTER_HOME with the project's
+  dagster.yaml (queued run coordinator, a process per run) and
+  ``dagster-daemon run`` as a subprocess ticking the sensors every second;
+- ``--in-process``: ``LocalRunner`` ticks the sensors and executes the runs in
+  this process, as the end-to-end test does.
+
+Then the same block ranges go through the same domain calls in a plain Python
+loop, on a fresh devnet at the same block time and seed: no Dagster, no
+artifact store, one stage after the other, polling the prover every 0.1 s.
+The ratio of the two wall times is ``dagster_overhead_ratio``.
+
+Numbers, per block: settled time of its batch (the ``state_update``
+materialization timestamp) minus the block's timestamp on the node (whole
+seconds, so up to one second too high). Per stage: the median ``duration_s``
+metadata of each asset and the median run wall time of each job.
+
+    python benchmarks/bench_pipeline.py [--blocks 120] [--block-time 1.0] [--batch-blocks 10]
+                                        [--in-process] [--timeout S] [--skip-plain-loop]
+
+Human-readable lines go to stdout; the last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+
+from orchestrator_pipelines.assets import BATCH_ASSETS  # noqa: E402
+from orchestrator_pipelines.batch_work import blobs_with_point_proofs, encode_batch  # noqa: E402
+from orchestrator_pipelines.batching import BatchManifest  # noqa: E402
+from orchestrator_pipelines.cli.dev import prepare_dagster_home  # noqa: E402
+from orchestrator_pipelines.clients.artifacts import LocalArtifactStore, batch_key  # noqa: E402
+from orchestrator_pipelines.clients.madara import MadaraClient  # noqa: E402
+from orchestrator_pipelines.clients.prover import AtlanticClient  # noqa: E402
+from orchestrator_pipelines.clients.settlement import SettlementClient  # noqa: E402
+from orchestrator_pipelines.config import Settings, load_settings  # noqa: E402
+from orchestrator_pipelines.definitions import build_definitions  # noqa: E402
+from orchestrator_pipelines.devnet.env import orchestrator_env  # noqa: E402
+from orchestrator_pipelines.devnet.snos_runner import DevnetSnosRunner  # noqa: E402
+from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack  # noqa: E402
+from orchestrator_pipelines.jobs import ALL_JOBS  # noqa: E402
+from orchestrator_pipelines.local_runner import LocalRunner  # noqa: E402
+from orchestrator_pipelines.partitions import BATCHES  # noqa: E402
+from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output  # noqa: E402
+
+ASSET_NAMES = [asset.key.to_user_string() for asset in BATCH_ASSETS]
+JOB_NAMES = [job.name for job in ALL_JOBS]
+POLL_S = 0.2
+PROVER_POLL_S = 0.1
+DAEMON_STOP_S = 30
+SEED = 0
+GENESIS_ACCOUNTS = 8
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile: the smallest value with at least ``share`` of the values at or below it."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return round(ordered[rank - 1], 3)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of every child it has reaped (anvil, the daemon and its run workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Deadline:
+    def __init__(self, seconds: float, what: str):
+        self.at = time.monotonic() + seconds
+        self.seconds = seconds
+        self.what = what
+
+    def check(self, progress: str) -> None:
+        if time.monotonic() > self.at:
+            raise TimeoutError(f"{self.what}: not done after {self.seconds:.0f} s ({progress})")
+
+
+# ---- the devnet -------------------------------------------------------------
+
+
+def devnet(state_dir: Path, block_time_s: float) -> DevnetStack:
+    """Fast blocks, a proof DONE as soon as it is submitted, nothing kept on disk after the run."""
+    return DevnetStack(
+        DevnetConfig(
+            state_dir=state_dir,
+            block_time_s=block_time_s,
+            prover_delay_s=0.0,
+            seed=SEED,
+            persist=False,
+            node_options={"genesis_accounts": GENESIS_ACCOUNTS},
+        )
+    )
+
+
+def pipeline_env(stack: DevnetStack, artifacts_dir: Path, args: argparse.Namespace) -> dict[str, str]:
+    env = orchestrator_env(stack.info(), artifacts_dir)
+    env.update(
+        ORCHESTRATOR_MAX_BATCH_BLOCKS=str(args.batch_blocks),
+        ORCHESTRATOR_MAX_BLOCK=str(args.blocks),
+        ORCHESTRATOR_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
+    )
+    return env
+
+
+def block_timestamps(rpc_url: str, last_block: int) -> dict[int, int]:
+    client = MadaraClient(rpc_url)
+    return {number: client.block(number).timestamp for number in range(1, last_block + 1)}
+
+
+def settlement_client(settings: Settings, private_key: str) -> SettlementClient:
+    return SettlementClient(
+        settings.ethereum_rpc_url,
+        private_key,
+        settings.core_contract_address,
+        fact_registry_address=settings.fact_registry_address,
+        confirmations=settings.l1_confirmations,
+        tx_timeout_s=settings.l1_tx_timeout_s,
+    )
+
+
+# ---- driving the pipeline -------------------------------------------------------------
+
+
+def batches_settled(instance: DagsterInstance) -> tuple[int, int]:
+    """(batch partitions, those with a state_update), read from the instance."""
+    keys = instance.get_dynamic_partitions(BATCHES)
+    settled = {record.partition_key for record in materializations(instance, "state_update")}
+    return len(keys), len(settled & set(keys))
+
+
+def all_settled(instance: DagsterInstance, chain: SettlementClient, last_block: int) -> tuple[bool, str]:
+    total, settled = batches_settled(instance)
+    l1_block = chain.state().block_number
+    progress = f"{settled}/{total} batches settled, L1 at block {l1_block}/{last_block}"
+    return (l1_block >= last_block and total > 0 and settled == total), progress
+
+
+def failed_runs(instance: DagsterInstance) -> list[str]:
+    records = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
+    return [f"{r.dagster_run.job_name}[{r.dagster_run.tags.get('dagster/partition')}] {r.dagster_run.run_id}" for r in records]
+
+
+def drive_in_process(settings: Settings, instance: DagsterInstance, chain: SettlementClient, args) -> None:
+    runner = LocalRunner(build_definitions(settings), instance)
+    deadline = Deadline(args.timeout, "in-process pipeline")
+    while True:
+        reports = runner.tick_all() + runner.tick_until_idle("settlement_sensor")
+        done, progress = all_settled(instance, chain, args.blocks)
+        if done:
+            return
+        deadline.check(progress)
+        if not any(report.runs for report in reports):
+            time.sleep(POLL_S)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_kind(cmdline: str) -> str:
+    if "dagster-daemon" in cmdline:
+        return "daemon"
+    if "multiprocessing" in cmdline or "execute_run" in cmdline:
+        return "run_workers"
+    if " grpc" in cmdline or "code-server" in cmdline or "code_server" in cmdline:
+        return "code_server"
+    return "other"
+
+
+@dataclass
+class SessionCpu:
+    """CPU seconds per process of one session, sampled from /proc (a process's last moments are missed)."""
+
+    session: int
+    seen: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+    def sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+                if int(fields[3]) != self.session:  # field 6 of stat: the session id
+                    continue
+                cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except (OSError, ValueError, IndexError):
+                continue
+            kind = self.seen.get(int(entry.name), (process_kind(cmdline), 0.0))[0]
+            self.seen[int(entry.name)] = (kind, cpu)
+
+    def by_kind(self) -> dict[str, float]:
+        totals: dict[str, float] = defaultdict(float)
+        for kind, cpu in self.seen.values():
+            totals[kind] += cpu
+        return {kind: round(value, 1) for kind, value in sorted(totals.items())}
+
+
+@dataclass
+class Daemon:
+    """``dagster-daemon run`` in its own session, so that it and its run workers stop together."""
+
+    home: Path
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen | None = None
+    cpu: SessionCpu | None = None
+
+    def start(self) -> None:
+        command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m", "orchestrator_pipelines.definitions"]
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            command, env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        log.close()
+        self.cpu = SessionCpu(self.process.pid)
+
+    def check_alive(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"dagster-daemon exited with {self.process.returncode}:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """SIGINT for a clean shutdown; whatever of its session is left after that is killed."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=DAEMON_STOP_S)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+def drive_daemon(
+    home: Path, env: dict[str, str], instance: DagsterInstance, chain: SettlementClient, args
+) -> dict[str, float]:
+    daemon = Daemon(home, {**os.environ, **env, "DAGSTER_HOME": str(home)}, home / "daemon.log")
+    deadline = Deadline(args.timeout, "pipeline under dagster-daemon")
+    daemon.start()
+    try:
+        while True:
+            daemon.check_alive()
+            daemon.cpu.sample()
+            done, progress = all_settled(instance, chain, args.blocks)
+            if done:
+                break
+            try:
+                deadline.check(progress)
+            except TimeoutError:
+                say(f"daemon log (last lines):\n{daemon.log_tail()}")
+                raise
+            time.sleep(1.0)
+    finally:
+        daemon.cpu.sample()
+        daemon.stop()
+    return daemon.cpu.by_kind()
+
+
+# ---- what the instance recorded -------------------------------------------------------------
+
+
+def materializations(instance: DagsterInstance, asset: str) -> list[Any]:
+    records, cursor = [], None
+    while True:
+        page = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey(asset)), limit=1000, cursor=cursor, ascending=True
+        )
+        records.extend(page.records)
+        if not page.has_more:
+            return records
+        cursor = page.cursor
+
+
+def first_per_partition(records: list[Any]) -> dict[str, Any]:
+    first: dict[str, Any] = {}
+    for record in records:
+        first.setdefault(record.partition_key, record)
+    return first
+
+
+def pipeline_numbers(instance: DagsterInstance, store: LocalArtifactStore, timestamps: dict[int, int]) -> dict[str, Any]:
+    settled = first_per_partition(materializations(instance, "state_update"))
+    if not settled:
+        raise RuntimeError("no batch settled: nothing to report")
+    manifests = {key: BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json"))) for key in settled}
+    latencies, batch_lags = [], []
+    for key in sorted(settled):
+        manifest, settled_at = manifests[key], settled[key].timestamp
+        latencies.extend(settled_at - timestamps[n] for n in range(manifest.first_block, manifest.last_block + 1))
+        batch_lags.append(settled_at - timestamps[manifest.last_block])
+    settle_times = sorted(record.timestamp for record in settled.values())
+    wall = settle_times[-1] - timestamps[1]
+    # Blocks settled per minute from the first settlement to the last: the steady rate, without start-up.
+    after_first = len(latencies) - manifests[min(settled)].n_blocks
+    steady = after_first / (settle_times[-1] - settle_times[0]) * 60 if len(settle_times) > 1 else None
+
+    durations = {
+        asset: median([r.asset_materialization.metadata["duration_s"].value for r in materializations(instance, asset)])
+        for asset in ASSET_NAMES
+    }
+    runs = instance.get_run_records(RunsFilter())
+    run_walls: dict[str, list[float]] = defaultdict(list)
+    queue_waits: dict[str, list[float]] = defaultdict(list)
+    for record in runs:
+        if record.start_time and record.end_time:
+            run_walls[record.dagster_run.job_name].append(record.end_time - record.start_time)
+            queue_waits[record.dagster_run.job_name].append(record.start_time - record.create_timestamp.timestamp())
+    return {
+        "batches": len(settled),
+        "blocks_settled": len(latencies),
+        "wall_s": round(wall, 3),
+        "blocks_per_minute": round(len(latencies) / wall * 60, 2),
+        "p50_block_to_settled_s": percentile(latencies, 0.5),
+        "p95_block_to_settled_s": percentile(latencies, 0.95),
+        "max_block_to_settled_s": percentile(latencies, 1.0),
+        "steady_blocks_per_minute": None if steady is None else round(steady, 2),
+        "first_batch_lag_s": round(batch_lags[0], 3),
+        "last_batch_lag_s": round(batch_lags[-1], 3),
+        "asset_duration_s": durations,
+        "job_run_wall_s": {job: median(run_walls.get(job, [])) for job in JOB_NAMES},
+        "job_run_start_delay_s": {job: median(queue_waits.get(job, [])) for job in JOB_NAMES},
+        "runs_launched": len(runs),
+        "runs_failed": sum(1 for r in runs if r.dagster_run.status == DagsterRunStatus.FAILURE),
+        "run_wall_total_s": round(sum(sum(v) for v in run_walls.values()), 3),
+    }
+
+
+def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+    mode = "in-process (LocalRunner)" if args.in_process else "dagster-daemon, a process per run"
+    say(f"pipeline: {args.blocks} blocks at {args.block_time} s, batches of {args.batch_blocks}, {mode}")
+    cpu_before = cpu_seconds()
+    with devnet(work / "devnet", args.block_time) as stack:
+        env = pipeline_env(stack, work / "artifacts", args)
+        os.environ.update(env)
+        settings = load_settings(env)
+        chain = settlement_client(settings, env["ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"])
+        home = prepare_dagster_home(work / "dagster_home")
+        with DagsterInstance.from_config(str(home)) as instance:
+            complete, cpu_by_process = True, None
+            try:
+                if args.in_process:
+                    drive_in_process(settings, instance, chain, args)
+                else:
+                    cpu_by_process = drive_daemon(home, env, instance, chain, args)
+            except TimeoutError as exc:
+                complete = False
+                say(f"pipeline: {exc}; reporting what settled")
+            say(f"pipeline: L1 at block {chain.state().block_number} of {args.blocks}")
+            timestamps = block_timestamps(stack.starknet_rpc_url, args.blocks)
+            store = LocalArtifactStore(settings.artifacts_dir)
+            numbers = pipeline_numbers(instance, store, timestamps)
+            ranges = []
+            for key in sorted(instance.get_dynamic_partitions(BATCHES)):
+                manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
+                ranges.append((manifest.first_block, manifest.last_block))
+            failures = failed_runs(instance)
+            if failures:
+                say("failed runs: " + ", ".join(failures))
+    numbers["cpu_s"] = round(cpu_seconds() - cpu_before, 1)
+    numbers["complete"] = complete
+    numbers["cpu_by_process_s"] = cpu_by_process
+    return numbers, ranges
+
+
+# ---- the same work in a plain loop -------------------------------------------------------------
+
+
+@dataclass
+class StageClock:
+    seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def timed(self, stage: str, work: Callable[[], Any]) -> Any:
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            self.seconds[stage].append(time.monotonic() - started)
+
+    def busy_s(self) -> float:
+        return sum(sum(values) for values in self.seconds.values())
+
+
+def settle_one_batch(
+    first: int,
+    last: int,
+    *,
+    madara: MadaraClient,
+    snos: DevnetSnosRunner,
+    prover: AtlanticClient,
+    chain: SettlementClient,
+    settings: Settings,
+    scratch: Path,
+    clock: StageClock,
+) -> None:
+    """One batch through every stage, with the calls the assets make, minus Dagster and the artifact store."""
+    version = madara.block(last).starknet_version
+    encoded = clock.timed("batch", lambda: encode_batch(madara, first, last, version))
+    result = clock.timed("snos_output", lambda: snos.run(first, last, scratch))
+    output = parse_os_output(result.program_output)
+
+    def build_blobs():
+        built = blobs_with_point_proofs(encoded.felts, output.kzg.x0, settings.max_blobs)
+        check_blobs_against_output(output, built.blobs)
+        return built
+
+    blobs = clock.timed("da_blob", build_blobs)
+    fact = "0x" + result.fact.hex()
+
+    def submit() -> str:
+        existing = prover.find_by_dedup_id(fact)
+        if existing is not None:
+            return existing
+        return prover.submit(result.pie_path.read_bytes(), dedup_id=fact, n_steps=result.n_steps, layout=settings.prover_layout)
+
+    query = clock.timed("proof_request", submit)
+
+    def prove() -> None:
+        while (status := prover.status(query)).state == "pending":
+            time.sleep(PROVER_POLL_S)
+        if status.state != "done":
+            raise RuntimeError(f"prover query {query} ended {status.state}: {status.detail}")
+        prover.fetch_proof(query)
+        if not chain.is_fact_valid(result.fact):
+            raise RuntimeError(f"fact {fact} is not valid on L1")
+
+    clock.timed("proof", prove)
+
+    def settle() -> None:
+        before = chain.state()
+        if before.block_number != first - 1:
+            raise RuntimeError(f"L1 at block {before.block_number}, batch starts at {first}")
+        chain.update_state_kzg_da(result.program_output, blobs.proofs, blobs.blobs)
+        if chain.state().block_number != last:
+            raise RuntimeError(f"L1 did not reach block {last}")
+
+    clock.timed("state_update", settle)
+
+
+def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Namespace) -> dict[str, Any]:
+    say(f"plain loop: the same {len(ranges)} block ranges on a fresh devnet, no Dagster")
+    cpu_before = cpu_seconds()
+    with devnet(work / "devnet_loop", args.block_time) as stack:
+        env = pipeline_env(stack, work / "artifacts_loop", args)
+        settings = load_settings(env)
+        madara = MadaraClient(settings.madara_rpc_url)
+        snos = DevnetSnosRunner(settings.madara_rpc_url, max_blobs=settings.max_blobs)
+        prover = AtlanticClient(settings.atlantic_service_url, env["ORCHESTRATOR_ATLANTIC_API_KEY"], network=settings.atlantic_network)
+        chain = settlement_client(settings, env["ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"])
+        clock = StageClock()
+        settled_at: dict[tuple[int, int], float] = {}
+        deadline = Deadline(args.timeout, "plain loop")
+        scratch = work / "snos_loop"
+        for first, last in ranges:
+            while madara.head() < last:
+                deadline.check(f"waiting for block {last}")
+                time.sleep(POLL_S / 4)
+            settle_one_batch(first, last, madara=madara, snos=snos, prover=prover, chain=chain,
+                             settings=settings, scratch=scratch, clock=clock)
+            settled_at[(first, last)] = time.time()
+        timestamps = block_timestamps(settings.madara_rpc_url, ranges[-1][1])
+    latencies = [at - timestamps[n] for (first, last), at in settled_at.items() for n in range(first, last + 1)]
+    wall = max(settled_at.values()) - timestamps[1]
+    busy = clock.busy_s()
+    return {
+        "cpu_s": round(cpu_seconds() - cpu_before, 1),
+        "wall_s": round(wall, 3),
+        "busy_s": round(busy, 3),
+        "blocks_per_minute": round(len(latencies) / wall * 60, 2),
+        "capacity_blocks_per_minute": round(len(latencies) / busy * 60, 1),
+        "p50_block_to_settled_s": percentile(latencies, 0.5),
+        "p95_block_to_settled_s": percentile(latencies, 0.95),
+        "stage_s": {stage: median(values) for stage, values in clock.seconds.items()},
+    }
+
+
+# ---- main -------------------------------------------------------------
+
+
+def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
+    chain_rate = 60.0 / args.block_time
+    result = {
+        "mode": "in_process" if args.in_process else "daemon",
+        "complete": pipeline["complete"],
+        "blocks": args.blocks,
+        "block_time_s": args.block_time,
+        "batch_blocks": args.batch_blocks,
+        "sensor_interval_s": args.sensor_interval,
+        "chain_blocks_per_minute": round(chain_rate, 2),
+        **{k: pipeline[k] for k in ("blocks_per_minute", "steady_blocks_per_minute", "p50_block_to_settled_s", "p95_block_to_settled_s",
+                                     "max_block_to_settled_s", "first_batch_lag_s", "last_batch_lag_s",
+                                     "runs_launched", "runs_failed", "batches", "blocks_settled")},
+        "pipeline_wall_s": pipeline["wall_s"],
+        "asset_duration_s": pipeline["asset_duration_s"],
+        "job_run_wall_s": pipeline["job_run_wall_s"],
+        "job_run_start_delay_s": pipeline["job_run_start_delay_s"],
+        "run_wall_total_s": pipeline["run_wall_total_s"],
+        "pipeline_cpu_s": pipeline["cpu_s"],
+        "daemon_cpu_by_process_s": pipeline["cpu_by_process_s"],
+        "load_average_1m": [round(value, 2) for value in args.load_average] + [round(os.getloadavg()[0], 2)],
+        "cpu_count": os.cpu_count(),
+        # Once running, settling as fast as the chain makes blocks (within 10 %) is keeping pace.
+        "keeps_pace": pipeline["steady_blocks_per_minute"] is not None
+        and pipeline["steady_blocks_per_minute"] >= 0.9 * chain_rate,
+    }
+    if loop is not None:
+        result.update(
+            plain_loop_wall_s=loop["wall_s"],
+            plain_loop_busy_s=loop["busy_s"],
+            plain_loop_blocks_per_minute=loop["blocks_per_minute"],
+            plain_loop_capacity_blocks_per_minute=loop["capacity_blocks_per_minute"],
+            plain_loop_p50_block_to_settled_s=loop["p50_block_to_settled_s"],
+            plain_loop_p95_block_to_settled_s=loop["p95_block_to_settled_s"],
+            plain_loop_stage_s=loop["stage_s"],
+            dagster_overhead_ratio=round(pipeline["wall_s"] / loop["wall_s"], 3),
+            dagster_cost_ratio=round(pipeline["run_wall_total_s"] / loop["busy_s"], 2),
+            plain_loop_cpu_s=loop["cpu_s"],
+            dagster_cpu_ratio=round(pipeline["cpu_s"] / loop["cpu_s"], 2),
+        )
+    return result
+
+
+def print_readable(result: dict[str, Any]) -> None:
+    say(f"settled {result['blocks_settled']} of {result['blocks']} blocks in {result['batches']} batches: {result['blocks_per_minute']} blocks/min, "
+        f"{result['steady_blocks_per_minute']} after the first settlement (chain makes {result['chain_blocks_per_minute']}), "
+        f"block to settled p50 {result['p50_block_to_settled_s']} s, "
+        f"p95 {result['p95_block_to_settled_s']} s; lag first batch {result['first_batch_lag_s']} s, "
+        f"last {result['last_batch_lag_s']} s -> {'keeps pace' if result['keeps_pace'] else 'FALLS BEHIND'}")
+    say("asset duration_s (median): " + ", ".join(f"{k} {v}" for k, v in result["asset_duration_s"].items()))
+    say("job run wall s (median): " + ", ".join(f"{k} {v}" for k, v in result["job_run_wall_s"].items()))
+    say("job run start delay s (median): " + ", ".join(f"{k} {v}" for k, v in result["job_run_start_delay_s"].items()))
+    if result["daemon_cpu_by_process_s"]:
+        say("CPU s by process under the daemon: " + ", ".join(f"{k} {v}" for k, v in result["daemon_cpu_by_process_s"].items()))
+    say(f"runs launched {result['runs_launched']} ({result['runs_failed']} failed), run wall total {result['run_wall_total_s']} s")
+    if "dagster_overhead_ratio" in result:
+        say("plain loop stage s (median): " + ", ".join(f"{k} {v:.3f}" for k, v in result["plain_loop_stage_s"].items()))
+        say(f"plain loop: wall {result['plain_loop_wall_s']} s, busy {result['plain_loop_busy_s']} s, "
+            f"p50 {result['plain_loop_p50_block_to_settled_s']} s, capacity {result['plain_loop_capacity_blocks_per_minute']} blocks/min")
+        say(f"dagster overhead: wall ratio {result['dagster_overhead_ratio']}, run time / loop busy time "
+            f"{result['dagster_cost_ratio']}, CPU {result['pipeline_cpu_s']} s / {result['plain_loop_cpu_s']} s "
+            f"= {result['dagster_cpu_ratio']}")
+    say(f"load average (1 min) at start, after the pipeline, at the end: {result['load_average_1m']} on {result['cpu_count']} CPUs")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=120, help="blocks to settle (default 120)")
+    parser.add_argument("--block-time", type=float, default=1.0, help="Starknet block time in seconds (default 1)")
+    parser.add_argument("--batch-blocks", type=int, default=10, help="blocks per batch (default 10)")
+    parser.add_argument("--sensor-interval", type=int, default=1, help="sensor interval in seconds (default 1)")
+    parser.add_argument("--in-process", action="store_true", help="LocalRunner in this process instead of dagster-daemon")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds each phase may take (default: the chain's time for the blocks + 900)")
+    parser.add_argument("--skip-plain-loop", action="store_true", help="measure the pipeline only (no overhead ratio)")
+    args = parser.parse_args(argv)
+    if args.timeout is None:
+        args.timeout = args.blocks * args.block_time + 900
+    if min(args.blocks, args.batch_blocks, args.sensor_interval) < 1 or args.block_time <= 0 or args.timeout <= 0:
+        parser.error("--blocks, --batch-blocks, --block-time, --sensor-interval and --timeout must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupted)
+    args.load_average = [os.getloadavg()[0]]
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    saved_env = dict(os.environ)
+    try:
+        pipeline, ranges = run_pipeline(work, args)
+        args.load_average.append(os.getloadavg()[0])
+        run_loop = pipeline["complete"] and not args.skip_plain_loop
+        loop = run_plain_loop(work, ranges, args) if run_loop else None
+        result = report(pipeline, loop, args)
+        print_readable(result)
+        print(json.dumps(result, sort_keys=True), flush=True)
+        return 0 if pipeline["complete"] else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

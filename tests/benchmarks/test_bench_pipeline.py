@@ -1,0 +1,70 @@
+"""``make bench-pipeline`` end to end on a few blocks: both modes settle, report, and leave nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BENCH = REPO_ROOT / "benchmarks" / "bench_pipeline.py"
+ASSETS = ("batch", "snos_output", "da_blob", "proof_request", "proof", "state_update")
+
+
+def run_bench(tmp_path: Path, *args: str) -> dict:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ORCHESTRATOR_", "DAGSTER_HOME"))}
+    env["TMPDIR"] = str(scratch)
+    done = subprocess.run(
+        [sys.executable, str(BENCH), "--block-time", "0.5", "--timeout", "300", *args],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=500,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert list(scratch.iterdir()) == [], "the benchmark left files in its temporary directory"
+    still_there = [pid for pid in _pids_with_cwd_under(scratch)]
+    assert still_there == [], f"processes still running from the benchmark's directory: {still_there}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _pids_with_cwd_under(directory: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")).is_relative_to(directory):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.e2e
+def test_in_process_mode_reports_the_pipeline_and_the_plain_loop(tmp_path):
+    result = run_bench(tmp_path, "--in-process", "--blocks", "4", "--batch-blocks", "2")
+
+    assert result["mode"] == "in_process"
+    assert result["batches"] == 2
+    assert result["runs_launched"] == 6 and result["runs_failed"] == 0  # prepare, record proof, settle per batch
+    assert 0 < result["p50_block_to_settled_s"] <= result["p95_block_to_settled_s"]
+    assert result["blocks_per_minute"] > 0
+    assert all(result["asset_duration_s"][asset] is not None for asset in ASSETS)
+    assert result["job_run_wall_s"]["settle_batch"] > 0
+    assert set(result["plain_loop_stage_s"]) == set(ASSETS)
+    assert result["dagster_overhead_ratio"] > 0 and result["dagster_cpu_ratio"] > 0
+
+
+@pytest.mark.e2e
+def test_daemon_mode_settles_through_dagster_daemon_and_stops_it(tmp_path):
+    result = run_bench(tmp_path, "--blocks", "2", "--batch-blocks", "2", "--skip-plain-loop")
+
+    assert result["mode"] == "daemon"
+    assert result["batches"] == 1
+    assert result["runs_launched"] == 3 and result["runs_failed"] == 0
+    assert result["job_run_wall_s"]["prepare_batch"] > 0
+    assert "dagster_overhead_ratio" not in result
