@@ -17,6 +17,14 @@ What the simulation cannot see is handled while waiting:
 
 Connection problems, timeouts and fee spikes above the configured caps are
 :class:`TransientError` (retry later); reverts are :class:`OrchestratorError`.
+
+The blobs travel in the transaction's network wrapper, whose form changed with
+Osaka (Fusaka, EIP-7594): before it, ``rlp([tx, blobs, commitments, proofs])``
+with one blob proof per blob (version 0); since then pools accept only
+``rlp([tx, 1, blobs, commitments, cell_proofs])`` with 128 cell proofs per blob
+(version 1). The signed transaction and its hash are the same in both, so the
+form can be chosen per broadcast: by default from the node's ``eth_config``
+(EIP-7910), Osaka being the fork that activates the P-256 precompile at 0x100.
 """
 
 from __future__ import annotations
@@ -37,7 +45,12 @@ from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 from orchestrator_pipelines.starknet.calldata import UPDATE_STATE_KZG_DA_SELECTOR, encode_update_state_kzg_da
-from orchestrator_pipelines.starknet.kzg import blob_to_commitment, compute_blob_proof, versioned_hash
+from orchestrator_pipelines.starknet.kzg import (
+    blob_to_commitment,
+    compute_blob_proof,
+    compute_cell_proofs,
+    versioned_hash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +65,15 @@ TRANSIENT_SEND_ERRORS = ("underpriced", "fee too low", "less than block", "nonce
 # need +10%); a smaller bump is refused as "replacement transaction underpriced".
 BLOB_REPLACEMENT_BUMP_PERCENT = 100
 ONLY_OPERATOR = "ONLY_OPERATOR"
+
+# How the blob sidecar is wrapped: "auto" asks the node which fork it is at.
+BLOB_SIDECAR_MODES = ("auto", "v0", "v1")
+# EIP-7951's P256VERIFY, added by Osaka together with the version-1 wrapper (EIP-7594);
+# named by address because clients spell precompile names differently in eth_config.
+OSAKA_PRECOMPILE_ADDRESS = "0x0000000000000000000000000000000000000100"
+# eth_sendRawTransaction refusals that mean "this node does not take that wrapper"
+# (a pre-Osaka node given version 1): only these make "auto" resend version 0.
+WRAPPER_REFUSAL_MARKERS = ("wrapper", "sidecar", "cell proof", "rlp", "decode", "version", "kzg", "proof")
 
 # The read side of the Starknet core contract's ABI (names and types as in the
 # contract deployed on Ethereum); the updateStateKzgDA calldata comes from
@@ -187,10 +209,15 @@ class SettlementClient:
         poll_interval_s: float = 0.2,
         replace_after_s: float | None = 180,
         replacement_bump_percent: int = BLOB_REPLACEMENT_BUMP_PERCENT,
+        blob_sidecar: str = "auto",
     ) -> None:
         """``tx_timeout_s`` bounds the whole wait for a state update, replacements included;
         a broadcast not mined within ``replace_after_s`` is replaced with every fee raised by
-        ``replacement_bump_percent`` (None: never replace)."""
+        ``replacement_bump_percent`` (None: never replace). ``blob_sidecar`` is the network
+        wrapper of the blobs: "v0" (blob proofs, before Osaka), "v1" (cell proofs, Osaka and
+        later) or "auto" (decided before every broadcast, see :meth:`sidecar_version`)."""
+        if blob_sidecar not in BLOB_SIDECAR_MODES:
+            raise InvalidInputError(f"blob_sidecar must be one of {', '.join(BLOB_SIDECAR_MODES)}, got {blob_sidecar!r}")
         if confirmations < 1:
             raise InvalidInputError(f"confirmations must be at least 1, got {confirmations}")
         if replace_after_s is not None and replace_after_s <= 0:
@@ -223,6 +250,7 @@ class SettlementClient:
         self.poll_interval_s = poll_interval_s
         self.replace_after_s = replace_after_s
         self.replacement_bump_percent = replacement_bump_percent
+        self.blob_sidecar = blob_sidecar
 
     @property
     def address(self) -> str:
@@ -261,6 +289,24 @@ class SettlementClient:
             raise InvalidInputError(f"fact must be 32 bytes, got {len(fact)}")
         with _transient_on_io("reading the fact registry", self.rpc_url):
             return bool(self.fact_registry.functions.isValid(bytes(fact)).call())
+
+    def sidecar_version(self) -> int | None:
+        """The blob wrapper version to send now: 0 or 1, or None when the node does not say.
+
+        With ``blob_sidecar="auto"`` this asks ``eth_config`` for the fork in force
+        (version 1 when it has Osaka's P-256 precompile). A node without ``eth_config``
+        (an older client or an RPC provider that filters methods) gives None, and the
+        broadcast tries version 1 and resends version 0 only if the node refuses the wrapper.
+        """
+        if self.blob_sidecar != "auto":
+            return 1 if self.blob_sidecar == "v1" else 0
+        response = self.w3.provider.make_request("eth_config", [])  # type: ignore[arg-type]
+        result = response.get("result")
+        if response.get("error") or not isinstance(result, dict) or not isinstance(result.get("current"), dict):
+            return None
+        precompiles = result["current"].get("precompiles") or {}
+        addresses = {str(a).lower() for a in (precompiles.values() if isinstance(precompiles, dict) else precompiles)}
+        return 1 if OSAKA_PRECOMPILE_ADDRESS in addresses else 0
 
     # ---- the state update -------------------------------------------------------------
 
@@ -311,8 +357,7 @@ class SettlementClient:
                 "maxPriorityFeePerGas": priority_fee,
                 "maxFeePerBlobGas": max_blob_fee,
             }
-            raw, tx_hash = self._sign_blob_transaction(tx, blobs, commitments)
-            self._send_raw(raw, tx_hash, what)
+            tx_hash = self._broadcast(tx, blobs, commitments, what)
         if on_sent is not None:
             on_sent(tx_hash)
         pending = _PendingBlobTransaction(tx, list(blobs), commitments, [tx_hash], time.monotonic(), on_sent)
@@ -405,9 +450,8 @@ class SettlementClient:
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
             "maxFeePerBlobGas": fees.max_fee_per_blob_gas,
         }
-        raw, tx_hash = self._sign_blob_transaction(tx, pending.blobs, pending.commitments)
         try:
-            self._send_raw(raw, tx_hash, "replacing updateStateKzgDA")
+            tx_hash = self._broadcast(tx, pending.blobs, pending.commitments, "replacing updateStateKzgDA")
         except (OrchestratorError, TransientError) as exc:
             # The broadcasts already out may still be mined; keep waiting for them.
             pending.held_back = str(exc)
@@ -531,33 +575,57 @@ class SettlementClient:
     def _sign_blob_transaction(
         self, tx: dict[str, Any], blobs: Sequence[bytes], commitments: list[bytes]
     ) -> tuple[bytes, str]:
-        """The EIP-4844 network form 0x03 || rlp([signed tx fields, blobs, commitments, proofs]) and the tx hash.
+        """The network form of ``tx`` with its blobs, in the wrapper the node takes now, and the tx hash."""
+        body, tx_hash = self._signed_body(tx, commitments)
+        version = self.sidecar_version()
+        return blob_network_form(body, blobs, commitments, 1 if version is None else version), tx_hash
 
-        eth-account can attach the sidecar itself, but it reloads the KZG trusted
-        setup twice per signature (seconds of CPU); the setup loaded once per
-        process does the same work in milliseconds.
-        """
+    def _signed_body(self, tx: dict[str, Any], commitments: list[bytes]) -> tuple[list[Any], str]:
+        """The signed type-3 transaction's RLP fields and its hash (the same whatever the wrapper)."""
         versioned_hashes = [versioned_hash(c) for c in commitments]
         signed = self.account.sign_transaction({**tx, "blobVersionedHashes": versioned_hashes})
         raw = bytes(signed.raw_transaction)
         if raw[0] != 3:
             raise OrchestratorError(f"expected a type-3 transaction after signing, got type {raw[0]}")
-        proofs = [compute_blob_proof(bytes(b), c) for b, c in zip(blobs, commitments)]
-        body = rlp.decode(raw[1:])
-        network_form = b"\x03" + rlp.encode([body, [bytes(b) for b in blobs], commitments, proofs])
-        return network_form, HexBytes(signed.hash).to_0x_hex()
+        return rlp.decode(raw[1:]), HexBytes(signed.hash).to_0x_hex()
 
-    def _send_raw(self, raw: bytes, tx_hash: str, what: str) -> None:
-        """Broadcast; a node that already has the transaction is success, a fee refusal is transient."""
+    def _broadcast(self, tx: dict[str, Any], blobs: Sequence[bytes], commitments: list[bytes], what: str) -> str:
+        """Sign ``tx``, wrap it with its blobs in the form the node takes, send it; return its hash."""
+        body, tx_hash = self._signed_body(tx, commitments)
+        version = self.sidecar_version()
+        if version is not None:
+            self._send_raw(blob_network_form(body, blobs, commitments, version), tx_hash, what)
+            return tx_hash
+        refusal = self._send_raw_error(blob_network_form(body, blobs, commitments, 1))
+        if refusal is None:
+            return tx_hash
+        if not any(marker in refusal.lower() for marker in WRAPPER_REFUSAL_MARKERS):
+            self._raise_send_error(refusal, tx_hash, what)
+        log.info("node refused the version-1 blob wrapper of %s (%s); sending version 0", tx_hash, refusal)
+        self._send_raw(blob_network_form(body, blobs, commitments, 0), tx_hash, what)
+        return tx_hash
+
+    def _send_raw_error(self, raw: bytes) -> str | None:
+        """Broadcast; the node's refusal message, or None when it took (or already had) the transaction."""
         response = self.w3.provider.make_request("eth_sendRawTransaction", ["0x" + raw.hex()])  # type: ignore[arg-type]
         error = response.get("error")
         if not error:
-            return
+            return None
         message = str(error.get("message", error) if isinstance(error, dict) else error)
         lowered = message.lower()
         if "already known" in lowered or "alreadyknown" in lowered:
-            return
-        if any(marker in lowered for marker in TRANSIENT_SEND_ERRORS):
+            return None
+        return message
+
+    def _send_raw(self, raw: bytes, tx_hash: str, what: str) -> None:
+        """Broadcast; a node that already has the transaction is success, a fee refusal is transient."""
+        message = self._send_raw_error(raw)
+        if message is not None:
+            self._raise_send_error(message, tx_hash, what)
+
+    @staticmethod
+    def _raise_send_error(message: str, tx_hash: str, what: str) -> None:
+        if any(marker in message.lower() for marker in TRANSIENT_SEND_ERRORS):
             raise TransientError(f"{what}: {tx_hash} refused by the node for now: {message}")
         raise OrchestratorError(f"{what}: sending {tx_hash} failed: {message}")
 
@@ -614,6 +682,24 @@ class _PendingBlobTransaction:
     @property
     def fees(self) -> Fees:
         return Fees(self.tx["maxFeePerGas"], self.tx["maxPriorityFeePerGas"], self.tx["maxFeePerBlobGas"])
+
+
+def blob_network_form(body: list[Any], blobs: Sequence[bytes], commitments: list[bytes], version: int) -> bytes:
+    """``0x03 || rlp(wrapper)``: a signed blob transaction with its sidecar, as pools take it.
+
+    Version 0 (EIP-4844): ``[body, blobs, commitments, blob_proofs]``; version 1
+    (EIP-7594, Osaka): ``[body, 1, blobs, commitments, cell_proofs]`` with the 128 cell
+    proofs of each blob, in blob order, in one flat list. The KZG setup already loaded
+    by this process is used: eth-account's own sidecar code reloads it per signature.
+    """
+    blob_list = [bytes(b) for b in blobs]
+    if version == 0:
+        proofs = [compute_blob_proof(b, c) for b, c in zip(blob_list, commitments)]
+        return b"\x03" + rlp.encode([body, blob_list, commitments, proofs])
+    if version == 1:
+        cell_proofs = [proof for b in blob_list for proof in compute_cell_proofs(b)]
+        return b"\x03" + rlp.encode([body, 1, blob_list, commitments, cell_proofs])
+    raise InvalidInputError(f"blob wrapper version must be 0 or 1, got {version}")
 
 
 def _checksum(address: str, field: str) -> str:
