@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     max_fee_per_blob_gas_gwei: float | None = Field(None, gt=0, validation_alias=_env("MAX_FEE_PER_BLOB_GAS_GWEI"))
     l1_tx_timeout_s: int = Field(600, gt=0, validation_alias=_env("L1_TX_TIMEOUT_SECONDS"))
     l1_replace_after_s: int = Field(180, gt=0, validation_alias=_env("L1_REPLACE_AFTER_SECONDS"))
+    blob_sidecar: Literal["auto", "v0", "v1"] = Field("auto", validation_alias=_env("BLOB_SIDECAR"))
 
     # Prover
     prover: Literal["atlantic", "sharp"] = Field("atlantic", validation_alias=_env("PROVER"))

@@ -61,6 +61,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_fee_per_blob_gas_gwei=settings.max_fee_per_blob_gas_gwei,
             tx_timeout_s=settings.l1_tx_timeout_s,
             replace_after_s=settings.l1_replace_after_s,
+            blob_sidecar=settings.blob_sidecar,
         ),
         "artifacts": ArtifactStoreResource(
             kind=settings.artifact_store,

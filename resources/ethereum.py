@@ -19,6 +19,7 @@ class SettlementResource(ConfigurableResource):
     max_fee_per_blob_gas_gwei: float | None = None
     tx_timeout_s: int = 600
     replace_after_s: int = 180
+    blob_sidecar: str = "auto"
 
     def client(self) -> SettlementClient:
         def wei(gwei: float | None) -> int | None:
@@ -34,4 +35,5 @@ class SettlementResource(ConfigurableResource):
             max_fee_per_blob_gas_cap_wei=wei(self.max_fee_per_blob_gas_gwei),
             tx_timeout_s=self.tx_timeout_s,
             replace_after_s=self.replace_after_s,
+            blob_sidecar=self.blob_sidecar,
         )
