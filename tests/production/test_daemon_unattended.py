@@ -109,68 +109,68 @@ def failed_runs(instance: DagsterInstance) -> list[str]:
     return [f"{run.job_name}[{run.tags.get('dagster/partition')}] {run.run_id}" for run in runs]
 
 
+def wait_for_settled_batches(instance: DagsterInstance, daemon: subprocess.Popen, store, settlement) -> list[str]:
+    """Poll until TARGET_BATCHES are settled: state_update recorded, L1 at their last block, settle runs ended."""
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        assert daemon.poll() is None, f"dagster-daemon exited with {daemon.returncode}"
+        failures = failed_runs(instance)
+        assert not failures, f"runs failed: {failures}"
+        keys = settled_keys(instance)
+        chain_block = settlement.state().block_number
+        if (
+            len(keys) >= TARGET_BATCHES
+            and chain_block >= load_manifest(store, keys[-1]).last_block
+            and settle_runs_finished(instance, keys)
+        ):
+            return keys
+        assert time.monotonic() < deadline, f"{len(keys)} batches settled after {DEADLINE_S} s (L1 at block {chain_block})"
+        time.sleep(1.0)
+
+
 def test_daemon_settles_batches_unattended_on_postgres(tmp_path: Path, pg_env: str):
-    with devnet_with_env(tmp_path) as (stack, env):
-        home = render_postgres_home(tmp_path / "dagster_home")
+    home = render_postgres_home(tmp_path / "dagster_home")
+    log_path = tmp_path / "daemon.log"
+    # The instance is opened (its schema created) before the daemon starts, so the two never race to create tables.
+    with devnet_with_env(tmp_path) as (stack, env), DagsterInstance.from_config(str(home)) as instance:
         store = LocalArtifactStore(env["ORCHESTRATOR_ARTIFACTS_DIR"])
         settlement = settlement_client(env)
-        log_path = tmp_path / "daemon.log"
         # A short backlog: on two cores, dozens of queued batches would starve the settling runs.
         daemon_env = {**os.environ, "DAGSTER_HOME": str(home), "ORCHESTRATOR_MAX_UNSETTLED_BATCHES": str(TARGET_BATCHES)}
-        daemon = start_daemon(tmp_path, daemon_env, log_path)
         started = time.monotonic()
+        daemon = start_daemon(tmp_path, daemon_env, log_path)
         try:
-            with DagsterInstance.from_config(str(home)) as instance:
-                # Wait for settled batches: state_update recorded, L1 at the batch's last block, settle runs ended.
-                deadline = started + DEADLINE_S
-                while True:
-                    assert daemon.poll() is None, f"dagster-daemon exited with {daemon.returncode}"
-                    failures = failed_runs(instance)
-                    assert not failures, f"runs failed: {failures}"
-                    keys = settled_keys(instance)
-                    chain_block = settlement.state().block_number
-                    if (
-                        len(keys) >= TARGET_BATCHES
-                        and chain_block >= load_manifest(store, keys[-1]).last_block
-                        and settle_runs_finished(instance, keys)
-                    ):
-                        break
-                    assert time.monotonic() < deadline, (
-                        f"{len(keys)} batches settled after {DEADLINE_S} s (L1 at block {chain_block})"
-                    )
-                    time.sleep(1.0)
-                elapsed = time.monotonic() - started
-                print(f"{len(keys)} batches settled by the daemon in {elapsed:.1f} s (L1 at block {chain_block})")
+            keys = wait_for_settled_batches(instance, daemon, store, settlement)
+            print(f"{len(keys)} batches settled by the daemon in {time.monotonic() - started:.1f} s")
 
-                # Every run was requested by one of the pipeline sensors, none by hand.
-                runs = instance.get_runs()
-                assert runs
-                assert {run.tags.get(SENSOR_NAME_TAG) for run in runs} <= PIPELINE_SENSORS
-                assert {run.tags.get(SENSOR_NAME_TAG) for run in runs} == PIPELINE_SENSORS
+            # Every run was requested by the pipeline sensors, none by hand.
+            runs = instance.get_runs()
+            sensors = {run.tags.get(SENSOR_NAME_TAG) for run in runs}
+            assert sensors == PIPELINE_SENSORS, f"runs launched by {sensors}"
 
-                # Settle runs carry the concurrency tag, and the limit of 1 held: no two overlapped.
-                settle_records = instance.get_run_records(RunsFilter(job_name="settle_batch"))
-                assert all(record.dagster_run.tags.get(SETTLEMENT_TAG) == "l1" for record in settle_records)
-                assert all(record.dagster_run.tags.get(SENSOR_NAME_TAG) == "settlement_sensor" for record in settle_records)
-                settled_by = {record.dagster_run.tags.get("dagster/partition") for record in settle_records
-                              if record.dagster_run.status == DagsterRunStatus.SUCCESS}
-                assert set(keys) <= settled_by
-                spans = sorted(
-                    (record.start_time, record.end_time or float("inf"), record.dagster_run.run_id)
-                    for record in settle_records if record.start_time is not None
-                )
-                assert len(spans) >= TARGET_BATCHES
-                for (_, end, run_id), (start, _, next_id) in zip(spans, spans[1:]):
-                    assert end <= start, f"settle runs {run_id} and {next_id} overlapped"
+            # Settle runs carry the concurrency tag, and the limit of 1 held: no two overlapped.
+            settle_records = instance.get_run_records(RunsFilter(job_name="settle_batch"))
+            assert all(record.dagster_run.tags.get(SETTLEMENT_TAG) == "l1" for record in settle_records)
+            assert all(record.dagster_run.tags.get(SENSOR_NAME_TAG) == "settlement_sensor" for record in settle_records)
+            settled_by = {record.dagster_run.tags.get("dagster/partition") for record in settle_records
+                          if record.dagster_run.status == DagsterRunStatus.SUCCESS}
+            assert set(keys) <= settled_by
+            spans = sorted(
+                (record.start_time, record.end_time or float("inf"), record.dagster_run.run_id)
+                for record in settle_records if record.start_time is not None
+            )
+            assert len(spans) >= TARGET_BATCHES
+            for (_, end, run_id), (start, _, next_id) in zip(spans, spans[1:]):
+                assert end <= start, f"settle runs {run_id} and {next_id} overlapped"
 
-                # Every settled batch is complete: all six assets, and in order on L1.
-                for key in keys:
-                    for asset in ASSETS:
-                        assert is_materialized(instance, asset, key), f"{asset} of batch {key} not materialized"
-                manifests = [load_manifest(store, key) for key in keys]
-                assert manifests[0].first_block == 1
-                for previous, current in zip(manifests, manifests[1:]):
-                    assert current.first_block == previous.last_block + 1
+            # Every settled batch is complete (all six assets) and the batches are contiguous.
+            for key in keys:
+                for asset in ASSETS:
+                    assert is_materialized(instance, asset, key), f"{asset} of batch {key} not materialized"
+            manifests = [load_manifest(store, key) for key in keys]
+            assert manifests[0].first_block == 1
+            for previous, current in zip(manifests, manifests[1:]):
+                assert current.first_block == previous.last_block + 1
         except BaseException:
             print(f"--- dagster-daemon output (last lines of {log_path}) ---\n{tail(log_path)}")
             raise
