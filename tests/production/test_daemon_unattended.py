@@ -104,6 +104,14 @@ def settle_runs_finished(instance: DagsterInstance, keys: list[str]) -> bool:
     return bool(runs) and all(run.is_finished for run in runs)
 
 
+def describe_launch_latency(records) -> str:
+    """Seconds from a run's creation (sensor request) to its start in a worker process, per run."""
+    waits = sorted(r.start_time - r.create_timestamp.timestamp() for r in records if r.start_time is not None)
+    if not waits:
+        return "no run started"
+    return f"{len(waits)} runs started; request-to-start median {waits[len(waits) // 2]:.1f} s, max {waits[-1]:.1f} s"
+
+
 def failed_runs(instance: DagsterInstance) -> list[str]:
     runs = instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
     return [f"{run.job_name}[{run.tags.get('dagster/partition')}] {run.run_id}" for run in runs]
@@ -145,6 +153,7 @@ def test_daemon_settles_batches_unattended_on_postgres(tmp_path: Path, pg_env: s
 
             # Every run was requested by the pipeline sensors, none by hand.
             runs = instance.get_runs()
+            print(describe_launch_latency(instance.get_run_records()))
             sensors = {run.tags.get(SENSOR_NAME_TAG) for run in runs}
             assert sensors == PIPELINE_SENSORS, f"runs launched by {sensors}"
 
