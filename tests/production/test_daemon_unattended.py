@@ -36,7 +36,7 @@ TARGET_BATCHES = 2
 # A deadline, not the expected time (~1.5 min on an idle 2-core machine): every run is a new
 # process, so a loaded machine stretches each step.
 DEADLINE_S = 420
-STOP_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 60
 PIPELINE_SENSORS = {"batching_sensor", "proof_sensor", "settlement_sensor"}
 DAEMON = Path(sys.executable).with_name("dagster-daemon")
 
