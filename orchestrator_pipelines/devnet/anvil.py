@@ -1,7 +1,8 @@
 """A local Ethereum L1 for the devnet and the tests: Foundry's anvil as a child process.
 
-Anvil runs with the Prague hardfork so that blob (type-3) transactions and the
-point-evaluation precompile at 0x0A behave as on mainnet; the settlement path
+Anvil runs with the Osaka hardfork (Fusaka, on Ethereum mainnet since December
+2025) so that blob (type-3) transactions, their EIP-7594 cell-proof wrapper and
+the point-evaluation precompile at 0x0A behave as on mainnet; the settlement path
 is therefore exercised for real rather than simulated.
 """
 
@@ -22,7 +23,7 @@ from orchestrator_pipelines.devnet.tools import find_node_tool
 from orchestrator_pipelines.errors import OrchestratorError
 
 DEFAULT_CHAIN_ID = 31337
-DEFAULT_HARDFORK = "prague"
+DEFAULT_HARDFORK = "osaka"
 
 
 @dataclass(frozen=True)

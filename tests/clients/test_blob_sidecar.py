@@ -275,3 +275,10 @@ def test_refusal_unrelated_to_the_wrapper_is_not_retried_as_v0(prague: AnvilProc
 def test_unknown_wrapper_setting_is_rejected(osaka: AnvilProcess) -> None:
     with pytest.raises(InvalidInputError, match="blob_sidecar"):
         SettlementClient(osaka.url, SETTLEMENT_ACCOUNT.private_key, DEPLOYER_ACCOUNT.address, blob_sidecar="v2")
+
+
+def test_devnet_anvil_is_at_osaka_like_mainnet() -> None:
+    with AnvilProcess() as default:
+        assert default.hardfork == "osaka"
+        client = SettlementClient(default.url, SETTLEMENT_ACCOUNT.private_key, DEPLOYER_ACCOUNT.address)
+        assert client.sidecar_version() == 1
