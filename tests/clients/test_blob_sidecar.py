@@ -35,6 +35,7 @@ from orchestrator_pipelines.errors import InvalidInputError, TransientError
 from orchestrator_pipelines.starknet.kzg import (
     CELLS_PER_EXT_BLOB,
     blob_to_commitment,
+    compute_cell_proofs,
     trusted_setup,
     verify_blob_proof,
     versioned_hash,
@@ -282,3 +283,11 @@ def test_devnet_anvil_is_at_osaka_like_mainnet() -> None:
         assert default.hardfork == "osaka"
         client = SettlementClient(default.url, SETTLEMENT_ACCOUNT.private_key, DEPLOYER_ACCOUNT.address)
         assert client.sidecar_version() == 1
+
+
+def test_cell_proofs_of_a_non_canonical_blob_are_bad_input() -> None:
+    """A field element at or above the BLS12-381 modulus is refused before anything is sent."""
+    with pytest.raises(InvalidInputError, match="modulus"):
+        compute_cell_proofs(b"\xff" * BLOB_SIZE)
+    with pytest.raises(InvalidInputError, match="expected 131072 bytes"):
+        compute_cell_proofs(bytes(100))
