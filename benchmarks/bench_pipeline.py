@@ -234,6 +234,55 @@ class SessionCpu:
         return {kind: round(value, 1) for kind, value in sorted(totals.items())}
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Become the parent of orphaned descendants (Linux), so their CPU time is counted when reaped here.
+
+    The daemon's code server and run workers outlive it for a moment when it
+    stops; without this they would be reparented to init and their CPU lost.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def session_alive(session: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rindex(")") + 2:].split()
+            except (OSError, ValueError):
+                continue
+            if int(fields[3]) == session and fields[0] != "Z":
+                return True
+    return False
+
+
+def reap_orphans(session: int, timeout_s: float = 10.0) -> None:
+    """Wait for what is left of the daemon's session (killed already) and collect the zombies it left to us."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            return
+        if not session_alive(session):
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                pass
+            return
+        time.sleep(0.1)
+
+
 @dataclass
 class Daemon:
     """``dagster-daemon run`` in its own session, so that it and its run workers stop together."""
@@ -279,11 +328,13 @@ class Daemon:
         except ProcessLookupError:
             pass
         process.wait()
+        reap_orphans(process.pid)
 
 
 def drive_daemon(
     home: Path, env: dict[str, str], instance: DagsterInstance, chain: SettlementClient, args
 ) -> dict[str, float]:
+    adopt_orphans()
     daemon = Daemon(home, {**os.environ, **env, "DAGSTER_HOME": str(home)}, home / "daemon.log")
     deadline = Deadline(args.timeout, "pipeline under dagster-daemon")
     daemon.start()
