@@ -14,6 +14,9 @@ from dagster import AssetSelection, define_asset_job, in_process_executor
 
 SETTLEMENT_TAG = "orchestrator/settlement"
 PROVER_SUBMIT_TAG = "orchestrator/prover-submit"
+# The queue dequeues higher priorities first: settlement is the ordered critical
+# path and must not wait behind a backlog of batches being prepared.
+PRIORITY_TAG = "dagster/priority"
 
 prepare_batch_job = define_asset_job(
     "prepare_batch",
@@ -27,7 +30,7 @@ submit_proof_job = define_asset_job(
     "submit_proof",
     selection=AssetSelection.assets("proof_request"),
     executor_def=in_process_executor,
-    tags={PROVER_SUBMIT_TAG: "submit"},
+    tags={PROVER_SUBMIT_TAG: "submit", PRIORITY_TAG: "1"},
     description="Submit the batch's PIE to the prover again after a failed query.",
 )
 
@@ -35,6 +38,7 @@ record_proof_job = define_asset_job(
     "record_proof",
     selection=AssetSelection.assets("proof"),
     executor_def=in_process_executor,
+    tags={PRIORITY_TAG: "1"},
     description="Record a finished proof and check its fact on L1.",
 )
 
@@ -42,7 +46,7 @@ settle_batch_job = define_asset_job(
     "settle_batch",
     selection=AssetSelection.assets("state_update"),
     executor_def=in_process_executor,
-    tags={SETTLEMENT_TAG: "l1"},
+    tags={SETTLEMENT_TAG: "l1", PRIORITY_TAG: "2"},
     description="Send the batch's updateStateKzgDA blob transaction (strictly in order).",
 )
 
