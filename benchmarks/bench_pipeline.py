@@ -265,7 +265,7 @@ def session_alive(session: int) -> bool:
 
 
 def reap_orphans(session: int, timeout_s: float = 10.0) -> None:
-    """Wait for what is left of the daemon's session (killed already) and collect the zombies it left to us."""
+    """Wait (up to ``timeout_s``) for the daemon's session to end, collecting the zombies it leaves to this process."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -313,16 +313,19 @@ class Daemon:
             return ""
 
     def stop(self) -> None:
-        """SIGINT for a clean shutdown; whatever of its session is left after that is killed."""
+        """SIGINT to the whole session for a clean shutdown; whatever is left after that is killed."""
         process, self.process = self.process, None
         if process is None:
             return
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=DAEMON_STOP_S)
-            except subprocess.TimeoutExpired:
-                pass
+        try:
+            os.killpg(process.pid, signal.SIGINT)  # the daemon, its code server and any run worker
+        except ProcessLookupError:
+            pass
+        try:
+            process.wait(timeout=DAEMON_STOP_S)
+        except subprocess.TimeoutExpired:
+            pass
+        reap_orphans(process.pid, timeout_s=DAEMON_STOP_S)
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -335,7 +338,10 @@ def drive_daemon(
     home: Path, env: dict[str, str], instance: DagsterInstance, chain: SettlementClient, args
 ) -> dict[str, float]:
     adopt_orphans()
-    daemon = Daemon(home, {**os.environ, **env, "DAGSTER_HOME": str(home)}, home / "daemon.log")
+    # The code server's socket and whatever else the daemon leaves in TMPDIR; short, as a socket path must be.
+    scratch = Path(tempfile.mkdtemp(prefix="bp-"))
+    daemon_env = {**os.environ, **env, "DAGSTER_HOME": str(home), "TMPDIR": str(scratch)}
+    daemon = Daemon(home, daemon_env, home / "daemon.log")
     deadline = Deadline(args.timeout, "pipeline under dagster-daemon")
     daemon.start()
     try:
@@ -354,6 +360,7 @@ def drive_daemon(
     finally:
         daemon.cpu.sample()
         daemon.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
     return daemon.cpu.by_kind()
 
 
