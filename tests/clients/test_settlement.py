@@ -214,7 +214,7 @@ def test_failed_receipt_raises_with_the_replayed_reason(
          "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9}
     )
     tx_hash = w3.eth.send_raw_transaction(outsider.sign_transaction(tx).raw_transaction)
-    block = w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
+    block = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["blockNumber"]
     expected = f"^transaction reverted on chain in block {block}: ONLY_OWNER \\(transaction {tx_hash.to_0x_hex()}\\)$"
     with pytest.raises(OrchestratorError, match=expected):
         client.wait_for_transaction(tx_hash)
