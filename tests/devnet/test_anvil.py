@@ -34,8 +34,8 @@ def test_block_time_mines_without_transactions() -> None:
             time.sleep(0.1)
 
 
-def test_prague_rules_are_active() -> None:
-    """Blob gas fields exist only from Cancun on; the launcher asks for Prague."""
+def test_blob_fork_rules_are_active() -> None:
+    """Blob gas fields exist only from Cancun on; the launcher asks for Osaka (mainnet since Fusaka)."""
     with AnvilProcess() as anvil:
         block = anvil.rpc("eth_getBlockByNumber", "latest", False)
         assert isinstance(block, dict) and "excessBlobGas" in block and "requestsHash" in block
