@@ -1,4 +1,12 @@
-"""``da_blob``: EIP-4844 blobs of the batch's DA data, with KZG commitments and proofs at x_0."""
+"""``da_blob``: EIP-4844 blobs of the batch's DA data, with KZG commitments and proofs at x_0.
+
+Everything derived from the blobs with the KZG trusted setup is computed here, once:
+the openings at x_0 for the calldata, and the sidecar proofs for both blob wrapper
+versions. ``state_update`` then sends the transaction without loading the setup
+(a few CPU-seconds per process), checking the blobs by their recorded sha256.
+"""
+
+import hashlib
 
 from dagster import (
     AssetCheckResult,
@@ -70,6 +78,7 @@ def da_blob(
             raise OrchestratorError("the OS output has no KZG DA segment (use_kzg_da = 0)")
         built = blobs_with_point_proofs(felts, output.kzg.x0, policy.max_blobs)
         blobs, commitments, proofs, ys = built.blobs, built.commitments, built.proofs, built.y_values
+        sidecar = kzg.blob_sidecar(blobs, commitments)
     blob_uris = [store.put_bytes(batch_key(key, blob_name(i)), blob_to_hex(blob).encode()) for i, blob in enumerate(blobs)]
     kzg_uri = write_json(
         store,
@@ -81,6 +90,9 @@ def da_blob(
             "versioned_hashes": ["0x" + kzg.versioned_hash(c).hex() for c in commitments],
             "proofs": ["0x" + p.hex() for p in proofs],
             "y_values": [hex(y) for y in ys],
+            "blob_sha256": ["0x" + hashlib.sha256(blob).hexdigest() for blob in blobs],
+            "blob_proofs": sidecar.to_json()["blob_proofs"],
+            "cell_proofs": sidecar.to_json()["cell_proofs"],
         },
     )
     try:

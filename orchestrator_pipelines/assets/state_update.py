@@ -8,6 +8,12 @@ sending. Every transaction hash is written to the artifact store the moment it
 is broadcast (a stuck transaction's fee-bumped replacements included), so a
 retried step waits for whichever of them is mined instead of sending a second
 state update.
+
+The blobs are checked against the OS output before sending without the KZG
+trusted setup: ``da_blob`` recorded each blob's sha256, commitment and sidecar
+proofs after its blocking check opened them against the OS output, so here
+the blobs must hash to the recorded digests and the recorded commitments must be
+the OS output's.
 """
 
 import time
@@ -40,7 +46,12 @@ from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.errors import OrchestratorError
 from orchestrator_pipelines.partitions import batches_partitions
 from orchestrator_pipelines.starknet.blob import blob_from_hex
-from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output
+from orchestrator_pipelines.starknet.kzg import BlobSidecar
+from orchestrator_pipelines.starknet.os_output import (
+    check_blobs_against_output,
+    check_recorded_blobs_against_output,
+    parse_os_output,
+)
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 
@@ -134,7 +145,7 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
         )
     kzg_data = read_json(store, key, KZG)
     blobs = [blob_from_hex(store.get_bytes(batch_key(key, blob_name(i))).decode()) for i in range(len(kzg_data["proofs"]))]
-    check_blobs_against_output(output, blobs)
+    sidecar = _checked_sidecar(output, blobs, kzg_data)
     proofs = [bytes.fromhex(p[2:]) for p in kzg_data["proofs"]]
     broadcast: list[str] = []
     first_sent_at = time.time()
@@ -157,7 +168,22 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
         replaced = f" (replacement {len(broadcast) - 1} of {broadcast[0]})" if len(broadcast) > 1 else ""
         context.log.info(f"batch {key}: updateStateKzgDA broadcast as {tx_hash}{replaced}")
 
-    return client.update_state_kzg_da(output_felts, proofs, blobs, on_sent=record)
+    return client.update_state_kzg_da(output_felts, proofs, blobs, on_sent=record, sidecar=sidecar)
+
+
+def _checked_sidecar(output, blobs: list[bytes], kzg_data: dict) -> BlobSidecar | None:
+    """The sidecar recorded by ``da_blob``, once the blobs are shown to be the OS output's; raises otherwise.
+
+    A ``kzg.json`` written before sidecars were recorded has none: then the blobs
+    are opened against the OS output again and the client computes the sidecar.
+    """
+    if not all(kzg_data.get(field) for field in ("blob_sha256", "blob_proofs", "cell_proofs")):
+        check_blobs_against_output(output, blobs)
+        return None
+    sidecar = BlobSidecar.from_json(kzg_data)
+    digests = [bytes.fromhex(d.removeprefix("0x")) for d in kzg_data["blob_sha256"]]
+    check_recorded_blobs_against_output(output, blobs, digests, sidecar.commitments)
+    return sidecar
 
 
 def _previous_transactions(store, key) -> tuple[list[str], list[str]]:

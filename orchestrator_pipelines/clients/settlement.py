@@ -46,6 +46,7 @@ from web3.exceptions import TimeExhausted, TransactionNotFound
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 from orchestrator_pipelines.starknet.calldata import UPDATE_STATE_KZG_DA_SELECTOR, encode_update_state_kzg_da
 from orchestrator_pipelines.starknet.kzg import (
+    BlobSidecar,
     blob_to_commitment,
     compute_blob_proof,
     compute_cell_proofs,
@@ -316,6 +317,7 @@ class SettlementClient:
         kzg_proofs: Sequence[bytes],
         blobs: Sequence[bytes],
         on_sent: Callable[[str], None] | None = None,
+        sidecar: BlobSidecar | None = None,
     ) -> SettlementReceipt:
         """Send ``updateStateKzgDA(programOutput, kzgProofs)`` with ``blobs`` attached and wait for it.
 
@@ -323,12 +325,20 @@ class SettlementClient:
         before waiting, and again for every replacement, so a caller can record
         all the hashes durably and a retry can wait for them instead of sending
         a transaction with a new nonce.
+
+        ``sidecar`` holds the blobs' commitments and proofs when they were computed
+        earlier (by the step that built the blobs); whatever it lacks is computed here,
+        which loads the KZG trusted setup. The caller vouches that it belongs to
+        ``blobs``: a sidecar of other blobs is refused by the node, at no gas cost.
         """
         _check_inputs(program_output, kzg_proofs, blobs)
         what = "updateStateKzgDA"
         data = "0x" + encode_update_state_kzg_da([int(w) for w in program_output], [bytes(p) for p in kzg_proofs]).hex()
-        commitments = [blob_to_commitment(bytes(blob)) for blob in blobs]
-        versioned_hashes = [versioned_hash(c) for c in commitments]
+        if sidecar is None:
+            sidecar = BlobSidecar(commitments=[blob_to_commitment(bytes(blob)) for blob in blobs])
+        elif len(sidecar.commitments) != len(blobs):
+            raise InvalidInputError(f"sidecar has {len(sidecar.commitments)} commitments for {len(blobs)} blobs")
+        versioned_hashes = [versioned_hash(c) for c in sidecar.commitments]
         with _transient_on_io(what, self.rpc_url):
             max_fee, priority_fee = self._gas_fees()
             max_blob_fee = self._blob_gas_fee()
@@ -357,10 +367,10 @@ class SettlementClient:
                 "maxPriorityFeePerGas": priority_fee,
                 "maxFeePerBlobGas": max_blob_fee,
             }
-            tx_hash = self._broadcast(tx, blobs, commitments, what)
+            tx_hash = self._broadcast(tx, blobs, sidecar, what)
         if on_sent is not None:
             on_sent(tx_hash)
-        pending = _PendingBlobTransaction(tx, list(blobs), commitments, [tx_hash], time.monotonic(), on_sent)
+        pending = _PendingBlobTransaction(tx, list(blobs), sidecar, [tx_hash], time.monotonic(), on_sent)
         return self._wait_for_any(pending.hashes, pending)
 
     def wait_for_transaction(self, tx_hashes: str | bytes | Sequence[str | bytes]) -> SettlementReceipt:
@@ -451,7 +461,7 @@ class SettlementClient:
             "maxFeePerBlobGas": fees.max_fee_per_blob_gas,
         }
         try:
-            tx_hash = self._broadcast(tx, pending.blobs, pending.commitments, "replacing updateStateKzgDA")
+            tx_hash = self._broadcast(tx, pending.blobs, pending.sidecar, "replacing updateStateKzgDA")
         except (OrchestratorError, TransientError) as exc:
             # The broadcasts already out may still be mined; keep waiting for them.
             pending.held_back = str(exc)
@@ -578,7 +588,8 @@ class SettlementClient:
         """The network form of ``tx`` with its blobs, in the wrapper the node takes now, and the tx hash."""
         body, tx_hash = self._signed_body(tx, commitments)
         version = self.sidecar_version()
-        return blob_network_form(body, blobs, commitments, 1 if version is None else version), tx_hash
+        sidecar = BlobSidecar(commitments=list(commitments))
+        return blob_network_form(body, blobs, sidecar, 1 if version is None else version), tx_hash
 
     def _signed_body(self, tx: dict[str, Any], commitments: list[bytes]) -> tuple[list[Any], str]:
         """The signed type-3 transaction's RLP fields and its hash (the same whatever the wrapper)."""
@@ -589,20 +600,20 @@ class SettlementClient:
             raise OrchestratorError(f"expected a type-3 transaction after signing, got type {raw[0]}")
         return rlp.decode(raw[1:]), HexBytes(signed.hash).to_0x_hex()
 
-    def _broadcast(self, tx: dict[str, Any], blobs: Sequence[bytes], commitments: list[bytes], what: str) -> str:
+    def _broadcast(self, tx: dict[str, Any], blobs: Sequence[bytes], sidecar: BlobSidecar, what: str) -> str:
         """Sign ``tx``, wrap it with its blobs in the form the node takes, send it; return its hash."""
-        body, tx_hash = self._signed_body(tx, commitments)
+        body, tx_hash = self._signed_body(tx, sidecar.commitments)
         version = self.sidecar_version()
         if version is not None:
-            self._send_raw(blob_network_form(body, blobs, commitments, version), tx_hash, what)
+            self._send_raw(blob_network_form(body, blobs, sidecar, version), tx_hash, what)
             return tx_hash
-        refusal = self._send_raw_error(blob_network_form(body, blobs, commitments, 1))
+        refusal = self._send_raw_error(blob_network_form(body, blobs, sidecar, 1))
         if refusal is None:
             return tx_hash
         if not any(marker in refusal.lower() for marker in WRAPPER_REFUSAL_MARKERS):
             self._raise_send_error(refusal, tx_hash, what)
         log.info("node refused the version-1 blob wrapper of %s (%s); sending version 0", tx_hash, refusal)
-        self._send_raw(blob_network_form(body, blobs, commitments, 0), tx_hash, what)
+        self._send_raw(blob_network_form(body, blobs, sidecar, 0), tx_hash, what)
         return tx_hash
 
     def _send_raw_error(self, raw: bytes) -> str | None:
@@ -672,7 +683,7 @@ class _PendingBlobTransaction:
 
     tx: dict[str, Any]
     blobs: list[bytes]
-    commitments: list[bytes]
+    sidecar: BlobSidecar
     hashes: list[str]
     last_broadcast_at: float
     on_sent: Callable[[str], None] | None
@@ -684,20 +695,27 @@ class _PendingBlobTransaction:
         return Fees(self.tx["maxFeePerGas"], self.tx["maxPriorityFeePerGas"], self.tx["maxFeePerBlobGas"])
 
 
-def blob_network_form(body: list[Any], blobs: Sequence[bytes], commitments: list[bytes], version: int) -> bytes:
+def blob_network_form(body: list[Any], blobs: Sequence[bytes], sidecar: BlobSidecar, version: int) -> bytes:
     """``0x03 || rlp(wrapper)``: a signed blob transaction with its sidecar, as pools take it.
 
     Version 0 (EIP-4844): ``[body, blobs, commitments, blob_proofs]``; version 1
     (EIP-7594, Osaka): ``[body, 1, blobs, commitments, cell_proofs]`` with the 128 cell
-    proofs of each blob, in blob order, in one flat list. The KZG setup already loaded
-    by this process is used: eth-account's own sidecar code reloads it per signature.
+    proofs of each blob, in blob order, in one flat list. Proofs the sidecar already
+    holds are used as they are; missing ones are computed with the KZG setup of this
+    process (eth-account's own sidecar code would reload it per signature).
     """
     blob_list = [bytes(b) for b in blobs]
+    commitments = [bytes(c) for c in sidecar.commitments]
     if version == 0:
-        proofs = [compute_blob_proof(b, c) for b, c in zip(blob_list, commitments)]
-        return b"\x03" + rlp.encode([body, blob_list, commitments, proofs])
+        proofs = sidecar.blob_proofs
+        if proofs is None:
+            proofs = [compute_blob_proof(b, c) for b, c in zip(blob_list, commitments)]
+        return b"\x03" + rlp.encode([body, blob_list, commitments, list(proofs)])
     if version == 1:
-        cell_proofs = [proof for b in blob_list for proof in compute_cell_proofs(b)]
+        per_blob = sidecar.cell_proofs
+        if per_blob is None:
+            per_blob = [compute_cell_proofs(b) for b in blob_list]
+        cell_proofs = [proof for proofs in per_blob for proof in proofs]
         return b"\x03" + rlp.encode([body, 1, blob_list, commitments, cell_proofs])
     raise InvalidInputError(f"blob wrapper version must be 0 or 1, got {version}")
 

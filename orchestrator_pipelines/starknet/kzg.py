@@ -214,6 +214,81 @@ def batch_kzg(blobs: Sequence[bytes], x0: int, workers: int | None = None) -> li
     return forked_map(functools.partial(_indexed_blob_kzg, x0=x0), enumerate(checked), workers)
 
 
+@dataclass(frozen=True)
+class BlobSidecar:
+    """What a blob transaction's network wrapper carries besides the blobs themselves.
+
+    ``blob_proofs`` (one per blob) go in the version-0 wrapper (EIP-4844),
+    ``cell_proofs`` (``CELLS_PER_EXT_BLOB`` per blob) in version 1 (EIP-7594). Either may be
+    None, to be computed when a broadcast needs it. Computing them where the blobs
+    are built, and storing them, lets the process that sends the transaction pick the
+    wrapper at broadcast time without loading the trusted setup (a few CPU-seconds).
+    """
+
+    commitments: list[bytes]
+    blob_proofs: list[bytes] | None = None
+    cell_proofs: list[list[bytes]] | None = None
+
+    def __post_init__(self) -> None:
+        for i, commitment in enumerate(self.commitments):
+            _check_point(commitment, f"sidecar commitment {i}")
+        count = len(self.commitments)
+        if self.blob_proofs is not None:
+            if len(self.blob_proofs) != count:
+                raise InvalidInputError(f"sidecar: {len(self.blob_proofs)} blob proofs for {count} commitments")
+            for i, proof in enumerate(self.blob_proofs):
+                _check_point(proof, f"sidecar blob proof {i}")
+        if self.cell_proofs is not None:
+            if len(self.cell_proofs) != count:
+                raise InvalidInputError(f"sidecar: cell proofs of {len(self.cell_proofs)} blobs for {count} commitments")
+            for i, proofs in enumerate(self.cell_proofs):
+                if len(proofs) != CELLS_PER_EXT_BLOB:
+                    raise InvalidInputError(f"sidecar: blob {i} has {len(proofs)} cell proofs, expected {CELLS_PER_EXT_BLOB}")
+                for proof in proofs:
+                    _check_point(proof, f"sidecar cell proof of blob {i}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Hex strings, as the ``kzg.json`` artifact stores them."""
+        return {
+            "commitments": ["0x" + c.hex() for c in self.commitments],
+            "blob_proofs": None if self.blob_proofs is None else ["0x" + p.hex() for p in self.blob_proofs],
+            "cell_proofs": None
+            if self.cell_proofs is None
+            else [["0x" + p.hex() for p in proofs] for proofs in self.cell_proofs],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "BlobSidecar":
+        def raw(value: str) -> bytes:
+            return bytes.fromhex(value.removeprefix("0x"))
+
+        blob_proofs = data.get("blob_proofs")
+        cell_proofs = data.get("cell_proofs")
+        return cls(
+            commitments=[raw(c) for c in data["commitments"]],
+            blob_proofs=None if blob_proofs is None else [raw(p) for p in blob_proofs],
+            cell_proofs=None if cell_proofs is None else [[raw(p) for p in proofs] for proofs in cell_proofs],
+        )
+
+
+def blob_sidecar(blobs: Sequence[bytes], commitments: Sequence[bytes] | None = None) -> BlobSidecar:
+    """The full sidecar of ``blobs`` (commitments, blob proofs and cell proofs), for either wrapper version.
+
+    ``commitments`` already computed for these blobs are reused, not recomputed.
+    """
+    checked = [_check_blob(blob) for blob in blobs]
+    if commitments is None:
+        commitments = [blob_to_commitment(blob) for blob in checked]
+    if len(commitments) != len(checked):
+        raise InvalidInputError(f"{len(commitments)} commitments for {len(checked)} blobs")
+    commitments = [bytes(c) for c in commitments]
+    return BlobSidecar(
+        commitments=commitments,
+        blob_proofs=[compute_blob_proof(blob, c) for blob, c in zip(checked, commitments)],
+        cell_proofs=[compute_cell_proofs(blob) for blob in checked],
+    )
+
+
 def versioned_hash(commitment: bytes) -> bytes:
     """EIP-4844 versioned hash: ``0x01 || sha256(commitment)[1:]`` (what BLOBHASH returns)."""
     commitment = _check_point(commitment, "commitment")

@@ -25,6 +25,7 @@ A message segment is its length in felts followed by the messages; a message to 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
@@ -442,4 +443,35 @@ def check_blobs_against_output(out: OsOutput, blobs: Sequence[bytes]) -> None:
         if y != out.kzg.y_values[index]:
             raise OrchestratorError(
                 f"blob {index}: p(x_0) = {y:#x} differs from the OS output's y = {out.kzg.y_values[index]:#x}"
+            )
+
+
+def check_recorded_blobs_against_output(
+    out: OsOutput, blobs: Sequence[bytes], blob_sha256: Sequence[bytes], commitments: Sequence[bytes]
+) -> None:
+    """:func:`check_blobs_against_output` for blobs already checked when they were built, without the KZG setup.
+
+    ``commitments`` were computed from blobs whose sha256 digests are ``blob_sha256``
+    (both recorded by the step that built and fully checked them). The blobs about to
+    be sent must hash to those digests, and the commitments must be the OS output's:
+    then the blobs are the ones the OS committed to, and so are their values at ``x_0``.
+    """
+    if out.kzg is None:
+        raise OrchestratorError("OS output has no KZG segment (use_kzg_da=0): its DA is not in blobs")
+    if not len(blobs) == len(blob_sha256) == len(commitments) == out.kzg.n_blobs:
+        raise OrchestratorError(
+            f"OS output commits to {out.kzg.n_blobs} blobs; got {len(blobs)} blobs, {len(blob_sha256)} recorded "
+            f"digests and {len(commitments)} recorded commitments"
+        )
+    for index, (blob, digest, commitment) in enumerate(zip(blobs, blob_sha256, commitments)):
+        actual = hashlib.sha256(bytes(blob)).digest()
+        if actual != bytes(digest):
+            raise OrchestratorError(
+                f"blob {index}: sha256 {actual.hex()} differs from the {bytes(digest).hex()} recorded with its commitment"
+            )
+        expected = out.kzg.commitments[index]
+        if bytes(commitment) != expected:
+            raise OrchestratorError(
+                f"blob {index}: recorded KZG commitment 0x{bytes(commitment).hex()} differs from the OS output's "
+                f"0x{expected.hex()}"
             )
