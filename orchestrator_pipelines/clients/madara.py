@@ -12,6 +12,11 @@ Error policy, so callers can decide to retry or to stop:
   :class:`TransientError` naming the URL and the method;
 - anything else the node answers (bad params, an answer that does not fit the
   RPC 0.10 schema) -> :class:`MadaraRpcError`.
+
+starknet-py is imported where a client is made or its answers are read, not when
+this module is: importing it costs most of a CPU-second (it pulls in sympy), and
+every Dagster run process imports this module through the code location, while
+only the batch-preparing runs talk to the node.
 """
 
 from __future__ import annotations
@@ -19,15 +24,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
-
-import aiohttp
-import marshmallow
-from starknet_py.cairo.felt import decode_shortstring
-from starknet_py.net.client_errors import ClientError
-from starknet_py.net.client_models import BlockStateUpdate, StarknetBlockWithTxHashes
-from starknet_py.net.full_node_client import FullNodeClient
-from starknet_py.net.http_client import ServerError
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
 from orchestrator_pipelines.errors import OrchestratorError, TransientError
 from orchestrator_pipelines.starknet.state_update import (
@@ -40,6 +37,11 @@ from orchestrator_pipelines.starknet.state_update import (
     StateUpdate,
     StorageEntry,
 )
+
+if TYPE_CHECKING:
+    from starknet_py.net.client_errors import ClientError
+    from starknet_py.net.client_models import BlockStateUpdate
+    from starknet_py.net.full_node_client import FullNodeClient
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -138,6 +140,8 @@ class MadaraClient:
         self.max_concurrency = max(1, max_concurrency)
         # Without a session starknet-py opens one per request, which keeps the client
         # usable from any event loop (each call runs on its own).
+        from starknet_py.net.full_node_client import FullNodeClient
+
         self._client = FullNodeClient(node_url=rpc_url)
 
     def head(self) -> int:
@@ -145,6 +149,8 @@ class MadaraClient:
         return self._call("starknet_blockNumber", lambda c: c.get_block_number())
 
     def block(self, number: int) -> BlockHeader:
+        from starknet_py.net.client_models import StarknetBlockWithTxHashes
+
         block = self._call(
             "starknet_getBlockWithTxHashes",
             lambda c: c.get_block_with_tx_hashes(block_number=number),
@@ -211,6 +217,8 @@ class MadaraClient:
 
     def chain_id(self) -> str:
         """The chain id as text (e.g. "MADARA_DEVNET", "SN_SEPOLIA"); the node sends it as a felt."""
+        from starknet_py.cairo.felt import decode_shortstring
+
         raw = self._call("starknet_chainId", lambda c: c.get_chain_id())
         try:
             return decode_shortstring(int(raw, 16))
@@ -221,6 +229,8 @@ class MadaraClient:
         return self._call("starknet_specVersion", lambda c: c.spec_version())
 
     async def _get_state_update(self, client: FullNodeClient, number: int) -> BlockStateUpdate:
+        from starknet_py.net.client_models import BlockStateUpdate
+
         update = await client.get_state_update(block_number=number)
         if not isinstance(update, BlockStateUpdate):
             raise MadaraRpcError(f"starknet_getStateUpdate at {self.rpc_url}: block {number} is not confirmed")
@@ -234,6 +244,7 @@ class MadaraClient:
         context: Callable[[K], dict[str, int]],
     ) -> list[T]:
         """One request per item, at most ``max_concurrency`` in flight, results in item order."""
+        from starknet_py.net.client_errors import ClientError
 
         async def fetch_all(client: FullNodeClient) -> list[T]:
             limit = asyncio.Semaphore(self.max_concurrency)
@@ -259,6 +270,11 @@ class MadaraClient:
         address: int | None = None,
         timeout_s: float | None = None,
     ) -> T:
+        import aiohttp
+        import marshmallow
+        from starknet_py.net.client_errors import ClientError
+        from starknet_py.net.http_client import ServerError
+
         deadline = timeout_s if timeout_s is not None else self.timeout_s
 
         async def run() -> T:

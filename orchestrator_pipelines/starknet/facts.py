@@ -20,7 +20,6 @@ import functools
 from typing import Sequence
 
 from eth_hash.auto import keccak
-from starknet_py.hash.utils import pedersen_hash
 
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.cairo_pie import CairoPie, FactTopology
@@ -39,6 +38,10 @@ def _keccak_int(values: Sequence[int]) -> int:
 
 def hash_chain(values: Sequence[int]) -> int:
     """``h(v0, h(v1, ... h(v_{n-2}, v_{n-1})))`` with Pedersen: cairo-lang's compute_hash_chain."""
+    # Imported here: starknet-py costs most of a CPU-second to import (sympy), and only
+    # the runs that compute a program hash need it, not every process importing this module.
+    from starknet_py.hash.utils import pedersen_hash
+
     if not values:
         raise InvalidInputError("hash chain of an empty list")
     acc = int(values[-1])
