@@ -654,7 +654,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--blocks", type=int, default=120, help="blocks to settle (default 120)")
     parser.add_argument("--block-time", type=float, default=1.0, help="Starknet block time in seconds (default 1)")
     parser.add_argument("--batch-blocks", type=int, default=10, help="blocks per batch (default 10)")
-    parser.add_argument("--sensor-interval", type=int, default=1, help="sensor interval in seconds (default 1)")
+    parser.add_argument("--sensor-interval", type=int, default=5,
+                        help="sensor interval in seconds (default 5, the deployment default)")
     parser.add_argument("--in-process", action="store_true", help="LocalRunner in this process instead of dagster-daemon")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds each phase may take (default: the chain's time for the blocks + 900)")

@@ -61,7 +61,7 @@ def test_in_process_mode_reports_the_pipeline_and_the_plain_loop(tmp_path):
 
 @pytest.mark.e2e
 def test_daemon_mode_settles_through_dagster_daemon_and_stops_it(tmp_path):
-    result = run_bench(tmp_path, "--blocks", "2", "--batch-blocks", "2", "--skip-plain-loop")
+    result = run_bench(tmp_path, "--blocks", "2", "--batch-blocks", "2", "--skip-plain-loop", "--sensor-interval", "1")
 
     assert result["mode"] == "daemon"
     assert result["batches"] == 1
