@@ -58,6 +58,11 @@ def write_json(store: ArtifactStore, batch: str, name: str, value: Any) -> str:
     return store.put_bytes(batch_key(batch, name), json.dumps(value, indent=1, sort_keys=True).encode())
 
 
+def load_program_output(store: ArtifactStore, batch: str) -> list[int]:
+    """The OS program output felts that ``snos_output`` stored (hex strings in ``program_output.json``)."""
+    return [int(felt, 16) for felt in read_json(store, batch, PROGRAM_OUTPUT)["program_output"]]
+
+
 def load_manifest(store: ArtifactStore, batch: str) -> BatchManifest:
     return BatchManifest.from_json(store.get_bytes(batch_key(batch, MANIFEST)))
 

@@ -22,13 +22,13 @@ from orchestrator_pipelines.assets.common import (
     DA_FELTS,
     GROUP,
     KZG,
-    PROGRAM_OUTPUT,
     TRANSIENT_RETRY,
     Stopwatch,
     blob_name,
     fail_fast_on_bad_data,
     hex32,
     load_manifest,
+    load_program_output,
     range_metadata,
     read_json,
     write_json,
@@ -73,7 +73,7 @@ def da_blob(
     with fail_fast_on_bad_data(context):
         manifest = load_manifest(store, key)
         felts = [int(felt, 16) for felt in read_json(store, key, DA_FELTS)]
-        output = parse_os_output([int(f, 16) for f in read_json(store, key, PROGRAM_OUTPUT)["program_output"]])
+        output = parse_os_output(load_program_output(store, key))
         if output.kzg is None:
             raise OrchestratorError("the OS output has no KZG DA segment (use_kzg_da = 0)")
         built = blobs_with_point_proofs(felts, output.kzg.x0, policy.max_blobs)

@@ -30,7 +30,6 @@ from dagster import (
 from orchestrator_pipelines.assets.common import (
     GROUP,
     KZG,
-    PROGRAM_OUTPUT,
     SETTLEMENT_TX,
     TRANSIENT_RETRY,
     Stopwatch,
@@ -38,6 +37,7 @@ from orchestrator_pipelines.assets.common import (
     fail_fast_on_bad_data,
     hex32,
     load_manifest,
+    load_program_output,
     range_metadata,
     read_json,
     write_json,
@@ -84,7 +84,7 @@ def state_update(
     client = settlement.client()
     with fail_fast_on_bad_data(context):
         manifest = load_manifest(store, key)
-        output_felts = [int(f, 16) for f in read_json(store, key, PROGRAM_OUTPUT)["program_output"]]
+        output_felts = load_program_output(store, key)
         output = parse_os_output(output_felts)
         before = client.state()
         receipt = None
