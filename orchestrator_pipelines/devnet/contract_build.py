@@ -55,14 +55,9 @@ def _run_solcjs(standard_input: dict[str, Any]) -> dict[str, Any]:
     return json.loads(text[text.index("{") :])
 
 
-def compile_contracts() -> dict[str, dict[str, Any]]:
-    """Compile ``contracts/*.sol`` and return one artifact dict per contract name."""
-    sources: dict[str, str] = {}
-    for name in CONTRACT_NAMES:
-        path = CONTRACTS_DIR / f"{name}.sol"
-        if not path.is_file():
-            raise OrchestratorError(f"contract source {path} is missing")
-        sources[_source_key(name)] = path.read_text(encoding="utf-8")
+def compile_sources(sources: dict[str, str], names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Compile Solidity ``sources`` (``{"contracts/<Name>.sol": text}``) with the pinned compiler
+    and settings; returns one artifact dict per contract in ``names``."""
     output = _run_solcjs(
         {
             "language": "Solidity",
@@ -76,7 +71,7 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
         raise OrchestratorError(f"solc reported {len(errors)} error(s): {first.strip().splitlines()[0]}")
 
     artifacts: dict[str, dict[str, Any]] = {}
-    for name in CONTRACT_NAMES:
+    for name in names:
         key = _source_key(name)
         compiled = output["contracts"][key][name]
         artifacts[name] = {
@@ -90,6 +85,17 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
             "deployed_bytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
         }
     return artifacts
+
+
+def compile_contracts() -> dict[str, dict[str, Any]]:
+    """Compile ``contracts/*.sol`` and return one artifact dict per contract name."""
+    sources: dict[str, str] = {}
+    for name in CONTRACT_NAMES:
+        path = CONTRACTS_DIR / f"{name}.sol"
+        if not path.is_file():
+            raise OrchestratorError(f"contract source {path} is missing")
+        sources[_source_key(name)] = path.read_text(encoding="utf-8")
+    return compile_sources(sources, CONTRACT_NAMES)
 
 
 def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR) -> list[Path]:
