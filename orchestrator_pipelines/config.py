@@ -107,13 +107,28 @@ class Settings(BaseSettings):
     snos_timeout_s: int = Field(3600, gt=0, validation_alias=_env("SNOS_TIMEOUT_SECONDS"))
 
     # Batching
-    max_batch_blocks: int = Field(10, ge=1, validation_alias=_env("MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE"))
+    # Unset: 10 blocks per direct batch, 100 per aggregator batch (Madara's default).
+    max_batch_blocks: int | None = Field(None, ge=1, validation_alias=_env("MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE"))
     max_batch_age_s: int = Field(60, ge=1, validation_alias=_env("MAX_BATCH_AGE_SECONDS", "MAX_BATCH_TIME_SECONDS"))
     max_blobs: int = Field(6, ge=1, le=9, validation_alias=_env("MAX_BLOBS", "MAX_NUM_BLOBS"))
     min_block: int | None = Field(None, ge=0, validation_alias=_env("MIN_BLOCK", "MIN_BLOCK_NO_TO_PROCESS"))
     max_block: int | None = Field(None, ge=0, validation_alias=_env("MAX_BLOCK", "MAX_BLOCK_NO_TO_PROCESS"))
     max_batches_per_tick: int = Field(10, ge=1, validation_alias=_env("MAX_BATCHES_PER_TICK"))
     max_unsettled_batches: int = Field(50, ge=1, validation_alias=_env("MAX_UNSETTLED_BATCHES"))
+
+    # Two-level batching (Starknet 0.14 aggregation)
+    aggregation: Literal["auto", "on", "off"] = Field("auto", validation_alias=_env("AGGREGATION"))
+    blob_size_buffer: int = Field(15, ge=0, validation_alias=_env("BLOB_SIZE_BUFFER", "BLOB_SIZE_BUFFER"))
+    max_aggregator_input_size: int = Field(
+        750_000, ge=1, validation_alias=_env("MAX_AGGREGATOR_INPUT_SIZE", "MAX_AGGREGATOR_INPUT_SIZE")
+    )
+    max_blocks_per_snos_batch: int = Field(
+        10, ge=1, validation_alias=_env("MAX_BLOCKS_PER_SNOS_BATCH", "MAX_BLOCKS_PER_SNOS_BATCH")
+    )
+    fixed_blocks_per_snos_batch: int | None = Field(
+        None, ge=1, validation_alias=_env("FIXED_BLOCKS_PER_SNOS_BATCH", "FIXED_BLOCKS_PER_SNOS_BATCH")
+    )
+    settled_retention_hours: int = Field(168, ge=1, validation_alias=_env("SETTLED_RETENTION_HOURS"))
 
     # Sensors
     sensor_interval_s: int = Field(5, ge=1, validation_alias=_env("SENSOR_INTERVAL_SECONDS"))
@@ -174,6 +189,16 @@ class Settings(BaseSettings):
             if missing:
                 raise ValueError("the chain profile needs " + ", ".join(missing))
         return self
+
+    @property
+    def direct_batch_blocks(self) -> int:
+        """Blocks per batch of the direct (one OS run per batch) pipeline."""
+        return self.max_batch_blocks or 10
+
+    @property
+    def aggregator_batch_blocks(self) -> int:
+        """Blocks per aggregator batch (``MAX_BATCH_SIZE``, Madara's default 100)."""
+        return self.max_batch_blocks or 100
 
     @property
     def sensors_running_by_default(self) -> bool:
