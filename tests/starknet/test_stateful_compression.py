@@ -265,3 +265,48 @@ def test_cli_da_encode_0_14_1_of_an_aliased_diff(chain, vectors_dir, tmp_path, c
     assert main([*args, "--no-aliases"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["0.hex", "1.hex"]
     assert [(out / f"{i}.hex").read_text() for i in (0, 1)] == chain["blobs"]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_addresses = st.one_of(st.integers(1, 20), st.integers(100, 140), st.integers(2**200, 2**200 + 50))
+_keys = st.one_of(st.integers(0, 200), st.integers(2**120, 2**120 + 30))
+_blocks = st.lists(
+    st.dictionaries(
+        _addresses.filter(lambda a: a != ALIAS_CONTRACT_ADDRESS),
+        st.dictionaries(_keys, st.integers(1, 2**64), min_size=1, max_size=4),
+        max_size=4,
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(blocks=_blocks)
+def test_aliases_are_consecutive_distinct_and_invertible(blocks):
+    diffs = [_diff(storage=block) for block in blocks]
+    squashed = squash_state_updates(
+        [
+            StateUpdate(block_hash=i + 1, old_root=i, new_root=i + 1, state_diff=d)
+            for i, d in enumerate(diffs)
+        ]
+    )
+    table = allocate_range(diffs, lambda key: 0)
+    allocated = sorted(table.allocated.values())
+    assert allocated == list(range(INITIAL_AVAILABLE_ALIAS, INITIAL_AVAILABLE_ALIAS + len(allocated)))
+    assert all(key >= 128 for key in table.allocated)
+    out = stateful_compress(squashed, diffs, lambda key: 0)
+    inverse = {alias: key for key, alias in table.known.items()}
+    original = {(d.address, e.key): e.value for d in squashed.storage_diffs for e in d.storage_entries}
+    rebuilt = {}
+    for d in out.storage_diffs:
+        if d.address == ALIAS_CONTRACT_ADDRESS:
+            assert {e.key: e.value for e in d.storage_entries} == {**table.allocated, 0: table.next_alias}
+            continue
+        address = d.address if d.address < 128 else inverse[d.address]
+        for e in d.storage_entries:
+            key = e.key if address <= 15 or e.key < 128 else inverse[e.key]
+            rebuilt[(address, key)] = e.value
+    assert rebuilt == original
