@@ -56,12 +56,10 @@ class BatchPolicy:
     max_blobs: int = 6
     last_block_to_process: int | None = None
     first_block_to_process: int | None = None
-    blob_size_buffer: int = 0
 
     @property
     def felt_capacity(self) -> int:
-        """The felts a batch may use: its blobs, less the margin kept free."""
-        return self.max_blobs * FIELD_ELEMENTS_PER_BLOB - self.blob_size_buffer
+        return self.max_blobs * FIELD_ELEMENTS_PER_BLOB
 
 
 def unsupported_block(blocks: Sequence["BlockSummary"]) -> tuple["BlockSummary", str] | None:

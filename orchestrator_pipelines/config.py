@@ -38,6 +38,9 @@ MADARA = "MADARA_ORCHESTRATOR_"
 
 # Madara's default cap on the signed fee liability of one state update (0.01 ETH).
 DEFAULT_STATE_UPDATE_MAX_FEE_WEI = 10**16
+# Blocks per batch when MAX_BATCH_BLOCKS is unset: direct batches, and aggregator batches (Madara's default).
+DIRECT_BATCH_BLOCKS = 10
+AGGREGATOR_BATCH_BLOCKS = 100
 ATLANTIC_ARTIFACTS_BASE_URL = "https://storage.googleapis.com/hero-atlantic-bucket"
 ATLANTIC_RESULTS = (
     "TRACE_GENERATION",
@@ -54,12 +57,21 @@ def _env(name: str, *madara: str) -> AliasChoices:
     return AliasChoices(f"{OURS}{name}", *(f"{MADARA}{m}" for m in madara))
 
 
+def _server_env(name: str) -> AliasChoices:
+    """Our variable first, then zksync-os-server's name for the same setting (e.g. ``BATCHER_BATCH_TIMEOUT``)."""
+    return AliasChoices(f"{OURS}{name}", name)
+
+
 # Secret settings: (our variable, the Madara orchestrator's variable or None).
 SECRET_ENV_VARS: dict[str, tuple[str, str | None]] = {
     "ethereum_private_key": ("ORCHESTRATOR_ETHEREUM_PRIVATE_KEY", "MADARA_ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"),
     "atlantic_api_key": ("ORCHESTRATOR_ATLANTIC_API_KEY", "MADARA_ORCHESTRATOR_ATLANTIC_API_KEY"),
     "sharp_user_key": ("ORCHESTRATOR_SHARP_USER_KEY", "MADARA_ORCHESTRATOR_SHARP_USER_KEY"),
     "slack_webhook_url": ("ORCHESTRATOR_SLACK_WEBHOOK_URL", None),
+    # ZKsync OS: one key per L1 step, as the server's l1_sender_operator_{commit,prove,execute}_pk.
+    "zkos_commit_private_key": ("ORCHESTRATOR_ZKOS_COMMIT_PRIVATE_KEY", None),
+    "zkos_prove_private_key": ("ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY", None),
+    "zkos_execute_private_key": ("ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY", None),
 }
 
 _DAGSTER_STATE = "not used — the Dagster instance stores the state (PostgreSQL in production); see deploy/"
@@ -139,8 +151,15 @@ def secret_env_name(setting: str, environ: Mapping[str, str] | None = None) -> s
     return madara
 
 
-def _f(default: Any, variable: str, *madara: str, doc: str, **constraints: Any) -> Any:
-    return Field(default, validation_alias=_env(variable, *madara), description=doc, **constraints)
+def _f(default: Any, variable: str, *madara: str, doc: str, shown_default: str | None = None, **constraints: Any) -> Any:
+    """A setting read from ``ORCHESTRATOR_<variable>`` then the Madara names; ``doc`` is its README meaning."""
+    extra = {"shown_default": shown_default} if shown_default else None
+    return Field(default, validation_alias=_env(variable, *madara), description=doc, json_schema_extra=extra, **constraints)
+
+
+def _zf(default: Any, variable: str, *, doc: str, **constraints: Any) -> Any:
+    """A ZKsync OS setting read from ``ORCHESTRATOR_<variable>`` then zksync-os-server's own name."""
+    return Field(default, validation_alias=_server_env(variable), description=doc, **constraints)
 
 
 class Settings(BaseSettings):
@@ -311,32 +330,16 @@ class Settings(BaseSettings):
     )
 
     # Batching
-    max_batch_blocks: int = _f(10, "MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE", ge=1, doc="blocks per batch (1 is valid)")
+    max_batch_blocks: int | None = _f(
+        None, "MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE", ge=1, shown_default=f"`{DIRECT_BATCH_BLOCKS}` direct, `{AGGREGATOR_BATCH_BLOCKS}` aggregated",
+        doc="blocks per batch, or per aggregator batch when aggregating (1 is valid)",
+    )
     max_batch_age_s: int = _f(
         60, "MAX_BATCH_AGE_SECONDS", "MAX_BATCH_TIME_SECONDS", ge=1,
-        doc="close a partial batch when its first block is this old",
+        doc="close a partial batch when its first block is this old; an aggregator batch when it was opened "
+        "this long ago (as Madara), also when no new block comes",
     )
     max_blobs: int = _f(6, "MAX_BLOBS", "MAX_NUM_BLOBS", ge=1, le=9, doc="blobs per batch")
-    blob_size_buffer: int = _f(
-        0, "BLOB_SIZE_BUFFER", "BLOB_SIZE_BUFFER", ge=0,
-        doc="field elements kept free in a batch's blobs, a margin on the estimated DA size",
-    )
-    max_blocks_per_snos_batch: int | None = _f(
-        None, "MAX_BLOCKS_PER_SNOS_BATCH", "MAX_BLOCKS_PER_SNOS_BATCH", ge=1,
-        doc="most blocks in one SNOS run inside a batch (none: no limit)",
-    )
-    fixed_blocks_per_snos_batch: int | None = _f(
-        None, "FIXED_BLOCKS_PER_SNOS_BATCH", "FIXED_BLOCKS_PER_SNOS_BATCH", ge=1,
-        doc="every SNOS run covers exactly this many blocks (none: as many as fit)",
-    )
-    max_snos_batches_per_batch: int = _f(
-        50, "MAX_SNOS_BATCHES_PER_BATCH", "MAX_SNOS_BATCHES_PER_AGGREGATOR_BATCH", ge=1,
-        doc="SNOS runs aggregated into one settled batch",
-    )
-    max_aggregator_input_size: int | None = _f(
-        None, "MAX_AGGREGATOR_INPUT_SIZE", "MAX_AGGREGATOR_INPUT_SIZE", ge=1,
-        doc="most bytes of SNOS outputs the aggregator takes for one batch (none: no limit)",
-    )
     min_block: int | None = _f(
         None, "MIN_BLOCK", "MIN_BLOCK_NO_TO_PROCESS", ge=0,
         doc="first block to batch (default: after L1's `stateBlockNumber`)",
@@ -348,6 +351,38 @@ class Settings(BaseSettings):
         doc="blocks the batching sensor reads per tick (default: max batches per tick × blocks per batch)",
     )
     max_unsettled_batches: int = _f(50, "MAX_UNSETTLED_BATCHES", ge=1, doc="no new batch while this many wait for settlement")
+
+    # Two-level batching (Starknet 0.14 aggregation)
+    aggregation: Literal["auto", "on", "off"] = _f(
+        "auto", "AGGREGATION",
+        doc="`on`: two-level batching (SNOS batches proven as children of an aggregator batch, one L1 update per "
+        "aggregator batch); `off`: one OS run, proof and L1 update per batch; `auto`: aggregation for blocks of "
+        "Starknet 0.14 and later, the direct path before",
+    )
+    blob_size_buffer: int = _f(
+        15, "BLOB_SIZE_BUFFER", "BLOB_SIZE_BUFFER", ge=0,
+        doc="an aggregator batch's squashed, compressed diff must fit `MAX_NUM_BLOBS × 4096 − BLOB_SIZE_BUFFER` felts",
+    )
+    max_aggregator_input_size: int = _f(
+        750_000, "MAX_AGGREGATOR_INPUT_SIZE", "MAX_AGGREGATOR_INPUT_SIZE", ge=1,
+        doc="upper bound (felts, Madara's formula) of the aggregator program's input; closes the aggregator batch",
+    )
+    max_blocks_per_snos_batch: int = _f(
+        10, "MAX_BLOCKS_PER_SNOS_BATCH", "MAX_BLOCKS_PER_SNOS_BATCH", ge=1,
+        doc="blocks per SNOS batch (one OS run and child proof); never crosses an aggregator batch",
+    )
+    fixed_blocks_per_snos_batch: int | None = _f(
+        None, "FIXED_BLOCKS_PER_SNOS_BATCH", "FIXED_BLOCKS_PER_SNOS_BATCH", ge=1,
+        doc="exactly this many blocks per SNOS batch (the last one of an aggregator batch may be shorter)",
+    )
+    max_snos_batches_per_batch: int = _f(
+        50, "MAX_SNOS_BATCHES_PER_BATCH", "MAX_SNOS_BATCHES_PER_AGGREGATOR_BATCH", ge=1,
+        doc="SNOS batches aggregated into one aggregator batch",
+    )
+    settled_retention_hours: int = _f(
+        168, "SETTLED_RETENTION_HOURS", ge=1,
+        doc="aggregator batches settled longer ago than this leave the partition set (artifacts and L1 records stay)",
+    )
 
     # Sensors
     sensor_interval_s: int = _f(5, "SENSOR_INTERVAL_SECONDS", ge=1, doc="sensors' minimum interval")
@@ -386,6 +421,53 @@ class Settings(BaseSettings):
     store_audit_artifacts: bool = _f(
         False, "STORE_AUDIT_ARTIFACTS", "STORE_AUDIT_ARTIFACTS",
         doc="also keep the prover's proof document in the artifact store (only its fact is needed to settle)",
+    )
+
+    # ZKsync OS stack (ORCHESTRATOR_STACK=zksync_os). Names after the zksync-os-server setting
+    # they mirror; the server's own variable name is accepted too.
+    stack: Literal["starknet", "zksync_os"] = _f(
+        "starknet", "STACK", doc="which chain this deployment settles: `starknet` (Madara) or `zksync_os`"
+    )
+    zkos_rpc_url: str = _f("http://127.0.0.1:3050", "ZKOS_RPC_URL", doc="ZKsync OS node JSON-RPC")
+    zkos_bridgehub_address: str = _f(
+        "", "ZKOS_BRIDGEHUB_ADDRESS",
+        doc="Bridgehub on L1; the chain's diamond, timelock and DA mode are discovered from it",
+    )
+    zkos_chain_id: int = _f(270, "ZKOS_CHAIN_ID", ge=1, doc="L2 chain id registered in the Bridgehub")
+    batcher_blocks_per_batch_limit: int = _zf(
+        10, "BATCHER_BLOCKS_PER_BATCH_LIMIT", ge=1,
+        doc="seal a batch at this many blocks (server: `batcher_blocks_per_batch_limit`)",
+    )
+    batcher_batch_timeout_s: float = _zf(
+        1.0, "BATCHER_BATCH_TIMEOUT", gt=0,
+        doc="seconds after the first block's timestamp to seal a partial batch (`batcher_batch_timeout`)",
+    )
+    sequencer_block_pubdata_limit_bytes: int = _zf(
+        110_000, "SEQUENCER_BLOCK_PUBDATA_LIMIT_BYTES", ge=1,
+        doc="pubdata bytes per batch (`sequencer_block_pubdata_limit_bytes`)",
+    )
+    prover_api_url: str = _f("http://127.0.0.1:3124", "PROVER_API_URL", doc="where the Dagster assets reach the prover API")
+    prover_api_address: str = _zf(
+        "0.0.0.0:3124", "PROVER_API_ADDRESS", doc="where `orchestrator prover-api` listens (`prover_api_address`)"
+    )
+    prover_api_database_url: str = _f(
+        ".devnet/prover_api.sqlite", "PROVER_API_DATABASE_URL",
+        doc="prover job store: `postgresql://…` in production, a SQLite file for development",
+    )
+    prover_api_fri_job_timeout_s: float = _zf(
+        300.0, "PROVER_API_FRI_JOB_TIMEOUT", gt=0,
+        doc="seconds before an assigned FRI job is offered to another prover (`prover_api_fri_job_timeout`)",
+    )
+    prover_api_snark_job_timeout_s: float = _zf(
+        300.0, "PROVER_API_SNARK_JOB_TIMEOUT", gt=0, doc="the same for SNARK jobs (`prover_api_snark_job_timeout`)"
+    )
+    prover_api_max_assigned_batch_range: int = _zf(
+        10, "PROVER_API_MAX_ASSIGNED_BATCH_RANGE", ge=1,
+        doc="no new FRI job while assigned jobs span this many batches, only retries (`prover_api_max_assigned_batch_range`)",
+    )
+    prover_api_max_fris_per_snark: int = _zf(
+        10, "PROVER_API_MAX_FRIS_PER_SNARK", ge=1,
+        doc="FRI proofs aggregated by one SNARK job (`prover_api_max_fris_per_snark`)",
     )
 
     # Alerts
@@ -437,14 +519,15 @@ class Settings(BaseSettings):
         if self.blob_size_buffer >= self.max_blobs * 4096:
             raise ValueError(f"blob_size_buffer ({self.blob_size_buffer}) leaves no room in {self.max_blobs} blobs")
         if self.profile == "chain":
-            missing = [
-                name
-                for name, value in (
+            required = (
+                (("ORCHESTRATOR_ZKOS_BRIDGEHUB_ADDRESS", self.zkos_bridgehub_address),)
+                if self.stack == "zksync_os"
+                else (
                     ("ORCHESTRATOR_CORE_CONTRACT_ADDRESS", self.core_contract_address),
                     (self._fact_registry_variable, self.effective_fact_registry_address),
                 )
-                if not value
-            ]
+            )
+            missing = [name for name, value in required if not value]
             if self.snos_runner == "external" and not self.snos_command:
                 missing.append("ORCHESTRATOR_SNOS_COMMAND")
             if self.artifact_store == "s3" and not self.s3_bucket:
@@ -459,6 +542,16 @@ class Settings(BaseSettings):
         return self
 
     # ---- values derived from several fields (one rule each, used by resources and commands) ----
+
+    @property
+    def direct_batch_blocks(self) -> int:
+        """Blocks per batch of the direct (one OS run per batch) pipeline."""
+        return self.max_batch_blocks or DIRECT_BATCH_BLOCKS
+
+    @property
+    def aggregator_batch_blocks(self) -> int:
+        """Blocks per aggregator batch (``MAX_BATCH_SIZE``, Madara's default 100)."""
+        return self.max_batch_blocks or AGGREGATOR_BATCH_BLOCKS
 
     @property
     def sensors_running_by_default(self) -> bool:
@@ -516,8 +609,12 @@ def aws_resource_name(identifier: str, prefix: str, separator: str, arn_prefix: 
     return f"{prefix}{separator}{identifier}" if prefix else identifier
 
 
+# Prefixes of the variables settings are read from (ours, the Madara orchestrator's, AWS, zksync-os-server's).
+SETTING_PREFIXES = (OURS, MADARA, "AWS_", "BATCHER_", "SEQUENCER_", "PROVER_API_")
+
+
 def _is_setting_variable(name: str) -> bool:
-    return name.startswith((OURS, MADARA, "AWS_"))
+    return name.startswith(SETTING_PREFIXES)
 
 
 def honoured_variables() -> dict[str, str]:
@@ -594,6 +691,9 @@ SECRET_DOCS: dict[str, str] = {
     "atlantic_api_key": "Atlantic API key",
     "sharp_user_key": "SHARP client key for mutual TLS (a file or the PEM itself)",
     "slack_webhook_url": "alerts Slack webhook",
+    "zkos_commit_private_key": "key of the timelock's committer role (server: `l1_sender_operator_commit_pk`)",
+    "zkos_prove_private_key": "key of the prover role (`l1_sender_operator_prove_pk`); must differ from the others",
+    "zkos_execute_private_key": "key of the executor role (`l1_sender_operator_execute_pk`)",
 }
 
 
@@ -615,7 +715,8 @@ def configuration_rows() -> dict[str, str]:
     for name, field in Settings.model_fields.items():
         ours, *others = field.validation_alias.choices
         also = ", ".join(f"`{other}`" for other in others)
-        rows[name] = f"| `{ours}` | {also} | {_default_text(field.default)} | {field.description} |".replace("|  |", "| |")
+        shown = (field.json_schema_extra or {}).get("shown_default") or _default_text(field.default)
+        rows[name] = f"| `{ours}` | {also} | {shown} | {field.description} |".replace("|  |", "| |")
     for name, (ours, madara) in SECRET_ENV_VARS.items():
         rows[name] = f"| `{ours}` (secret) | {f'`{madara}`' if madara else ''} | — | {SECRET_DOCS[name]} |".replace("|  |", "| |")
     return rows

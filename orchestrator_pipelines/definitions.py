@@ -83,10 +83,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             region_name=settings.aws_region,
         ),
         "policy": PipelinePolicyResource(
-            max_batch_blocks=settings.max_batch_blocks,
+            max_batch_blocks=settings.direct_batch_blocks,
             max_batch_age_s=settings.max_batch_age_s,
             max_blobs=settings.max_blobs,
-            blob_size_buffer=settings.blob_size_buffer,
             min_block=settings.min_block,
             max_block=settings.max_block,
             max_batches_per_tick=settings.max_batches_per_tick,

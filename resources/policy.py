@@ -5,16 +5,16 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 
 from orchestrator_pipelines.batching import BatchPolicy
+from orchestrator_pipelines.config import DIRECT_BATCH_BLOCKS
 from orchestrator_pipelines.config import setting_default as default
 
 
 class PipelinePolicyResource(ConfigurableResource):
     """Values come from the settings (``build_resources``); defaults are the settings' own."""
 
-    max_batch_blocks: int = default("max_batch_blocks")
+    max_batch_blocks: int = DIRECT_BATCH_BLOCKS
     max_batch_age_s: int = default("max_batch_age_s")
     max_blobs: int = default("max_blobs")
-    blob_size_buffer: int = default("blob_size_buffer")
     min_block: int | None = default("min_block")
     max_block: int | None = default("max_block")
     max_batches_per_tick: int = default("max_batches_per_tick")
@@ -31,7 +31,6 @@ class PipelinePolicyResource(ConfigurableResource):
             max_blocks=self.max_batch_blocks,
             max_age_s=self.max_batch_age_s,
             max_blobs=self.max_blobs,
-            blob_size_buffer=self.blob_size_buffer,
             first_block_to_process=self.min_block,
             last_block_to_process=self.max_block,
         )

@@ -134,10 +134,3 @@ def test_blocks_below_the_first_block_to_process_are_refused():
     with pytest.raises(InvalidInputError, match="below the first block to process"):
         close_batches(blocks(1, 3), BatchPolicy(first_block_to_process=2), first_index=0, now=0)
 
-
-def test_the_blob_size_buffer_keeps_felts_free():
-    full = BatchPolicy(max_blocks=100, max_blobs=1, max_age_s=3600)
-    buffered = BatchPolicy(max_blocks=100, max_blobs=1, max_age_s=3600, blob_size_buffer=1000)
-    chain = blocks(1, 50, felts=100)
-    assert close_batches(chain, full, first_index=0, now=0)[0].n_blocks == 40
-    assert close_batches(chain, buffered, first_index=0, now=0)[0].n_blocks == 30
