@@ -181,6 +181,18 @@ def state_commitment(
     return hasher.digest()
 
 
+def genesis_state_commitment(*, state_root: bytes, leaf_count: int, genesis_block_hash: bytes) -> bytes:
+    """The state commitment of block 0: no earlier block hashes (255 zero words), timestamp 0."""
+    return state_commitment(
+        state_root=state_root,
+        leaf_count=leaf_count,
+        block_number=0,
+        previous_255_block_hashes=(bytes(32),) * 255,
+        block_hash=genesis_block_hash,
+        timestamp=0,
+    )
+
+
 @dataclass(frozen=True)
 class BlockForBatch:
     """What a batch needs of one block (the node serves all of it per block)."""

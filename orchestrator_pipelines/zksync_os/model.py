@@ -262,18 +262,21 @@ class PriorityOpsBatchInfo:
             raise InvalidInputError(f"{where}: field {exc.args[0]!r} is missing") from None
 
 
-def genesis_stored_batch_info(state_commitment: bytes, commitment: bytes = ZERO_WORD) -> StoredBatchInfo:
-    """Batch 0 as the chain is created with it: no priority ops, empty logs root."""
-    from orchestrator_pipelines.zksync_os.l2_logs import EMPTY_BATCH_LOGS_ROOT
+def genesis_stored_batch_info(state_commitment: bytes) -> StoredBatchInfo:
+    """Batch 0 as zksync-os-server and the chain's genesis define it.
 
+    No priority operations, an L2 logs root of zero (``DEFAULT_L2_LOGS_TREE_ROOT_HASH``)
+    and a commitment of 1; ``state_commitment`` is
+    :func:`~orchestrator_pipelines.zksync_os.commitment.genesis_state_commitment`.
+    """
     return StoredBatchInfo(
         batch_number=0,
         state_commitment=to_word(state_commitment, "genesis state_commitment"),
         number_of_layer1_txs=0,
         priority_operations_hash=EMPTY_KECCAK,
         dependency_roots_rolling_hash=ZERO_WORD,
-        l2_to_l1_logs_root_hash=EMPTY_BATCH_LOGS_ROOT,
-        commitment=to_word(commitment, "genesis commitment"),
+        l2_to_l1_logs_root_hash=ZERO_WORD,
+        commitment=(1).to_bytes(32, "big"),
     )
 
 
