@@ -10,8 +10,8 @@
   l2DaValidator ‖ daCommitment ‖ numberOfLayer1Txs u256 ‖
   priorityOperationsHash ‖ l2LogsTreeRoot ‖ upgradeTxHash ‖
   dependencyRootsRollingHash``, as the v29 Executor builds it.
-- State commitment: blake2s of the state tree root, its leaf count, the last
-  block's number, blake2s of the last 256 block hashes and the last timestamp.
+- State commitment: :mod:`orchestrator_pipelines.zksync_os.state_commitment`
+  after the batch's last block.
 - Proof public input: per batch ``keccak(prev.batchHash ‖ batchHash ‖
   commitment) >> 32``, folded over a range as ``acc = keccak(acc ‖ PI) >> 32``;
   the development proof is ``[3, 0, 13, acc]``, which L1 accepts only on
@@ -22,7 +22,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -37,6 +36,7 @@ from orchestrator_pipelines.zksync_os.model import (
     DAMode,
     StoredBatchInfo,
 )
+from orchestrator_pipelines.zksync_os.state_commitment import block_hashes_blake, state_commitment
 
 PUBDATA_SOURCE_CALLDATA = 0
 PUBDATA_SOURCE_BLOBS = 1
@@ -151,46 +151,9 @@ def priority_operations_rolling_hash(tx_hashes: Sequence[bytes]) -> bytes:
     return acc
 
 
-def last_256_block_hashes_blake(previous_255: Sequence[bytes], last_block_hash: bytes) -> bytes:
-    """blake2s over the 255 hashes before the last block (oldest first) and the last block's hash."""
-    if len(previous_255) != 255:
-        raise InvalidInputError(f"previous block hashes: expected 255, got {len(previous_255)}")
-    hasher = hashlib.blake2s()
-    for block_hash in previous_255:
-        hasher.update(bytes(block_hash))
-    hasher.update(bytes(last_block_hash))
-    return hasher.digest()
-
-
-def state_commitment(
-    *,
-    state_root: bytes,
-    leaf_count: int,
-    block_number: int,
-    previous_255_block_hashes: Sequence[bytes],
-    block_hash: bytes,
-    timestamp: int,
-) -> bytes:
-    """The batch's ``newStateCommitment`` after its last block."""
-    hasher = hashlib.blake2s()
-    hasher.update(bytes(state_root))
-    hasher.update(int(leaf_count).to_bytes(8, "big"))
-    hasher.update(int(block_number).to_bytes(8, "big"))
-    hasher.update(last_256_block_hashes_blake(previous_255_block_hashes, block_hash))
-    hasher.update(int(timestamp).to_bytes(8, "big"))
-    return hasher.digest()
-
-
 def genesis_state_commitment(*, state_root: bytes, leaf_count: int, genesis_block_hash: bytes) -> bytes:
     """The state commitment of block 0: no earlier block hashes (255 zero words), timestamp 0."""
-    return state_commitment(
-        state_root=state_root,
-        leaf_count=leaf_count,
-        block_number=0,
-        previous_255_block_hashes=(bytes(32),) * 255,
-        block_hash=genesis_block_hash,
-        timestamp=0,
-    )
+    return state_commitment(state_root, leaf_count, 0, block_hashes_blake([], genesis_block_hash), 0)
 
 
 @dataclass(frozen=True)
@@ -200,7 +163,7 @@ class BlockForBatch:
     number: int
     timestamp: int
     block_hash: bytes
-    previous_255_block_hashes: tuple[bytes, ...]
+    previous_255_block_hashes: tuple[bytes, ...]  # oldest first; fewer near genesis
     state_root: bytes
     leaf_count: int
     pubdata: bytes
@@ -237,12 +200,11 @@ def build_commit_batch_info(
     return CommitBatchInfo(
         batch_number=batch_number,
         new_state_commitment=state_commitment(
-            state_root=last.state_root,
-            leaf_count=last.leaf_count,
-            block_number=last.number,
-            previous_255_block_hashes=last.previous_255_block_hashes,
-            block_hash=last.block_hash,
-            timestamp=last.timestamp,
+            last.state_root,
+            last.leaf_count,
+            last.number,
+            block_hashes_blake(list(last.previous_255_block_hashes), last.block_hash),
+            last.timestamp,
         ),
         number_of_layer1_txs=len(l1_tx_hashes),
         priority_operations_hash=priority_operations_rolling_hash(l1_tx_hashes),
