@@ -12,7 +12,9 @@ API
   (committed / verified / executed), ``stored_batch_hash(n)``,
   ``l2_logs_root_hash(n)``, ``committed_at(n)`` and ``execution_ready_at(n)``
   (the timelock's delay), ``priority_requests(from_block)`` (deposits),
-  ``priority_tree_root()``, ``first_unprocessed_priority_tx()``. Reads only, no key.
+  ``priority_tree_root()``, ``first_unprocessed_priority_tx()``,
+  ``executable_up_to(totals)`` (the sensor's execution-delay view) and
+  ``priority_ops_for(batches)`` (execute's Merkle paths). Reads only, no key.
 - :class:`ZkOsL1Client` ``(rpc_url, bridgehub, chain_id, commit_key=…, prove_key=…,
   execute_key=…)``: the reader plus ``commit(previous, batch, on_sent=…)``,
   ``prove(previous, batches, proof, on_sent=…)``, ``execute(batches, priority_ops,
@@ -56,12 +58,15 @@ from orchestrator_pipelines.zksync_os.l1_transaction import (
     PriorityRequest,
     decode_new_priority_request,
 )
+from orchestrator_pipelines.zksync_os.commitment import priority_operations_rolling_hash
 from orchestrator_pipelines.zksync_os.model import (
     CommitBatchInfo,
     DAMode,
     PriorityOpsBatchInfo,
     StoredBatchInfo,
 )
+from orchestrator_pipelines.zksync_os.priority_tree import PriorityTree
+from orchestrator_pipelines.zksync_os.settlement_decisions import L1Totals
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +149,6 @@ class ChainOnL1:
     l2_da_validator: str
     protocol_version: tuple[int, int, int]
     l1_chain_id: int
-
-
-@dataclass(frozen=True)
-class L1Totals:
-    committed: int
-    verified: int
-    executed: int
 
 
 @dataclass(frozen=True)
@@ -347,6 +345,49 @@ class ZkOsL1Reader:
             }],
         )
         return [decode_new_priority_request(bytes(HexBytes(entry["data"]))) for entry in logs]
+
+    def executable_up_to(self, totals: L1Totals) -> int:
+        """The last verified batch whose execution delay has passed at the latest L1 block's time."""
+        now, delay = self.l1_timestamp(), self.execution_delay_s()
+        last = totals.executed
+        while last < totals.verified and self.committed_at(last + 1) + delay <= now:
+            last += 1
+        return last
+
+    def priority_ops_for(self, batches: Sequence[StoredBatchInfo], from_block: int = 0) -> list[PriorityOpsBatchInfo]:
+        """Each batch's priority operations with their Merkle paths in L1's priority tree.
+
+        The batches are the next ones to execute: their operations are the next unprocessed
+        leaves, in order. The tree is rebuilt from the ``NewPriorityRequest`` events (from
+        ``from_block``, the deployment block on a devnet) and checked against L1's root; each
+        batch's operations are checked against its ``priorityOperationsHash``.
+        """
+        requests = self.priority_requests(from_block)
+        if [r.tx_id for r in requests] != list(range(len(requests))):
+            raise OrchestratorError(
+                f"NewPriorityRequest events from L1 block {from_block} do not start at priority tx 0: "
+                "scan from the chain's deployment block"
+            )
+        tree = PriorityTree(r.tx_hash for r in requests)
+        if len(tree) and tree.root() != self.priority_tree_root():
+            raise OrchestratorError(f"the priority tree rebuilt from {len(tree)} L1 events does not match L1's root")
+        start = self.first_unprocessed_priority_tx()
+        result = []
+        for batch in batches:
+            if start + batch.number_of_layer1_txs > len(tree):
+                raise OrchestratorError(
+                    f"batch {batch.batch_number} consumes {batch.number_of_layer1_txs} priority txs from {start} "
+                    f"but L1 has {len(tree)}"
+                )
+            ops = tree.batch_info(start, batch.number_of_layer1_txs)
+            if priority_operations_rolling_hash(ops.item_hashes) != batch.priority_operations_hash:
+                raise OrchestratorError(
+                    f"batch {batch.batch_number}: L1 priority txs {start}..{start + batch.number_of_layer1_txs - 1} "
+                    f"do not hash to its priorityOperationsHash 0x{batch.priority_operations_hash.hex()}"
+                )
+            result.append(ops)
+            start += batch.number_of_layer1_txs
+        return result
 
 
 SentRecorder = Callable[[str], None]

@@ -113,8 +113,11 @@ def test_six_batches_with_three_deposits_committed_proven_as_ranges_and_executed
     for info in infos:
         ops.append(tree.batch_info(consumed, info.number_of_layer1_txs))
         consumed += info.number_of_layer1_txs
+    assert l1.priority_ops_for(stored[1:3], deployment.deployed_at_block) == ops[0:2]
+    assert l1.executable_up_to(l1.totals()) == 6
     l1.execute(stored[1:3], ops[0:2], on_sent=recorder)
     assert l1.first_unprocessed_priority_tx() == 1
+    assert l1.priority_ops_for(stored[3:7], deployment.deployed_at_block) == ops[2:6]
     l1.execute(stored[3:7], ops[2:6], on_sent=recorder)
     totals = l1.totals()
     assert (totals.committed, totals.verified, totals.executed) == (6, 6, 6)
@@ -169,6 +172,7 @@ def test_execution_waits_for_the_timelock_delay(anvil: AnvilProcess) -> None:
     l1.prove(genesis, [s1], fake_proof(genesis, [s1]), on_sent=Recorder())
     ready_at = l1.execution_ready_at(1)
     assert ready_at == l1.committed_at(1) + 2
+    assert l1.executable_up_to(l1.totals()) == 0
     recorder = Recorder()
     with pytest.raises(ExecutionDelayNotPassedError, match=r"execute batch 1 would revert on L1: TimeNotReached\(expectedTimestamp=") as caught:
         l1.execute([s1], [PriorityOpsBatchInfo()], on_sent=recorder)
@@ -180,6 +184,7 @@ def test_execution_waits_for_the_timelock_delay(anvil: AnvilProcess) -> None:
         assert time.monotonic() < deadline, "L1 time did not reach the end of the execution delay"
         time.sleep(0.25)
         anvil.rpc("evm_mine")
+    assert l1.executable_up_to(l1.totals()) == 1
     result = l1.execute([s1], [PriorityOpsBatchInfo()], on_sent=recorder)
     assert result.tx_hash == recorder.hashes[0] and l1.totals().executed == 1
 
