@@ -526,8 +526,9 @@ class ZkOsL1Client(ZkOsL1Reader):
         what = self._what(step, first, last)
         # 1. An earlier attempt's broadcasts: wait for them rather than send another transaction.
         known = [HexBytes(h).to_0x_hex() for h in sent_tx_hashes]
+        account = self.accounts[step]
         if known:
-            mined = self._wait_known(known, what)
+            mined = self._wait_known(account, known, on_sent, what)
             if mined is not None and mined["status"] == 1:
                 return self._result(step, first, last, mined, tuple(known))
         # 2. Judged by L1: already done, next in line, or out of order.
@@ -535,7 +536,6 @@ class ZkOsL1Client(ZkOsL1Reader):
         if done:
             return L1StepResult(step, first, last, already_on_l1=True, sent_tx_hashes=tuple(known))
         # 3. Simulated: the contracts' refusal, decoded, before anything is signed.
-        account = self.accounts[step]
         call = {"from": account.address, "to": self.chain.validator_timelock, "data": "0x" + calldata.hex()}
         self._simulate(step, call, what, first, last)
         gas = int(self.rpc.call("eth_estimateGas", [call, "latest"]), 16)
@@ -667,25 +667,61 @@ class ZkOsL1Client(ZkOsL1Reader):
         head = int(self.rpc.call("eth_blockNumber", []), 16)
         return head >= receipt["blockNumber"] + self.confirmations - 1
 
-    def _wait_known(self, hashes: list[str], what: str) -> Any:
-        """Wait for recorded broadcasts: the mined one's receipt, or None when the node knows none of them."""
+    def _wait_known(self, account: Any, hashes: list[str], on_sent: SentRecorder, what: str) -> Any:
+        """Wait for recorded broadcasts: the mined one's receipt, or None when the node knows none of them.
+
+        A recorded transaction still pending is rebuilt from the node and replaced (same nonce, higher
+        fees) once it has waited ``replace_after_s`` here, as one sent in this attempt would be.
+        """
         deadline = time.monotonic() + self.tx_timeout_s
+        started = time.monotonic()
         while True:
-            pending = False
+            pending_tx = None
             for tx_hash in hashes:
                 receipt = self._receipt(tx_hash)
                 if receipt is not None:
                     if self._confirmed(receipt):
                         return receipt
-                    pending = True
-                elif self.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None:
-                    pending = True
-            if not pending:
+                    pending_tx = pending_tx or {}
+                    continue
+                found = self.rpc.call("eth_getTransactionByHash", [tx_hash])
+                if found is not None:
+                    pending_tx = found
+            if pending_tx is None:
                 log.info("%s: none of the recorded transactions %s is known to L1", what, ", ".join(hashes))
                 return None
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise TransientError(f"{what}: recorded transactions {', '.join(hashes)} are still not mined")
+            if (
+                pending_tx
+                and self.replace_after_s is not None
+                and now - started >= self.replace_after_s
+                and Web3.to_checksum_address(pending_tx["from"]) == account.address
+            ):
+                tx = {
+                    "type": 2,
+                    "chainId": self.chain.l1_chain_id,
+                    "nonce": int(pending_tx["nonce"], 16),
+                    "to": Web3.to_checksum_address(pending_tx["to"]),
+                    "value": int(pending_tx["value"], 16),
+                    "data": pending_tx["input"],
+                    "gas": int(pending_tx["gas"], 16),
+                    "maxFeePerGas": int(pending_tx["maxFeePerGas"], 16),
+                    "maxPriorityFeePerGas": int(pending_tx["maxPriorityFeePerGas"], 16),
+                }
+                log.warning("%s: recorded %s still pending, replacing it (same nonce)", what, pending_tx["hash"])
+                self._broadcast(account, self._bumped(tx, what), on_sent, hashes, what)
+                started = now
             time.sleep(self.poll_interval_s)
+
+    def _bumped(self, tx: dict[str, Any], what: str) -> dict[str, Any]:
+        tx = dict(tx)
+        tx["maxPriorityFeePerGas"] = tx["maxPriorityFeePerGas"] * (100 + REPLACEMENT_BUMP_PERCENT) // 100 + 1
+        tx["maxFeePerGas"] = tx["maxFeePerGas"] * (100 + REPLACEMENT_BUMP_PERCENT) // 100 + 1
+        if self.max_fee_per_gas_cap_wei is not None and tx["maxFeePerGas"] > self.max_fee_per_gas_cap_wei:
+            raise TransientError(f"{what}: a stuck transaction's replacement would exceed the fee cap; waiting")
+        return tx
 
     def _wait_sent(self, account: Any, tx: dict[str, Any], on_sent: SentRecorder, hashes: list[str], what: str) -> Any:
         deadline = time.monotonic() + self.tx_timeout_s
@@ -702,11 +738,7 @@ class ZkOsL1Client(ZkOsL1Reader):
                     f"{', '.join(hashes)}"
                 )
             if self.replace_after_s is not None and now - sent_at >= self.replace_after_s:
-                tx = dict(tx)
-                tx["maxPriorityFeePerGas"] = tx["maxPriorityFeePerGas"] * (100 + REPLACEMENT_BUMP_PERCENT) // 100 + 1
-                tx["maxFeePerGas"] = tx["maxFeePerGas"] * (100 + REPLACEMENT_BUMP_PERCENT) // 100 + 1
-                if self.max_fee_per_gas_cap_wei is not None and tx["maxFeePerGas"] > self.max_fee_per_gas_cap_wei:
-                    raise TransientError(f"{what}: {hashes[-1]} is stuck and a replacement would exceed the fee cap")
+                tx = self._bumped(tx, what)
                 log.warning("%s: %s not mined after %.0f s, replacing it (same nonce)", what, hashes[-1], now - sent_at)
                 self._broadcast(account, tx, on_sent, hashes, what)
                 sent_at = now

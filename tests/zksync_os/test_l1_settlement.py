@@ -235,3 +235,38 @@ def test_a_stuck_transaction_is_replaced_with_the_same_nonce(anvil: AnvilProcess
         anvil.rpc("evm_setAutomine", True)
     assert outcome["r"].tx_hash in recorder.hashes and len(set(recorder.hashes)) >= 2
     assert nonce(anvil, COMMITTER.address) == start + 1 and l1.totals().committed == 1
+
+
+def test_a_recorded_broadcast_still_pending_after_a_restart_is_replaced_not_doubled(anvil: AnvilProcess) -> None:
+    import threading
+
+    deployment, genesis = deploy(anvil)
+    l1 = client(anvil, deployment)
+    l1.tx_timeout_s, l1.replace_after_s = 0.5, None
+    b1 = make_batch(genesis, deployment, l1_time(anvil))
+    first_attempt = Recorder()
+    start = nonce(anvil, COMMITTER.address)
+    anvil.rpc("evm_setAutomine", False)
+    try:
+        with pytest.raises(TransientError):
+            l1.commit(genesis, b1, on_sent=first_attempt)
+        restarted = client(anvil, deployment)
+        restarted.replace_after_s = 0.3
+        retry = Recorder()
+        outcome: dict = {}
+        worker = threading.Thread(
+            target=lambda: outcome.update(
+                r=restarted.commit(genesis, b1, on_sent=retry, sent_tx_hashes=first_attempt.hashes)
+            )
+        )
+        worker.start()
+        deadline = time.monotonic() + 20
+        while not retry.hashes:
+            assert time.monotonic() < deadline, "the pending recorded transaction was not replaced"
+            time.sleep(0.05)
+        anvil.rpc("evm_mine")
+        worker.join(timeout=30)
+    finally:
+        anvil.rpc("evm_setAutomine", True)
+    assert outcome["r"].tx_hash in first_attempt.hashes + retry.hashes
+    assert nonce(anvil, COMMITTER.address) == start + 1 and l1.totals().committed == 1
