@@ -150,8 +150,9 @@ REVERT_TABLE: dict[str, Row] = {
 
 def test_every_state_update_revert_of_the_real_contract_has_a_row() -> None:
     """The Ethereum contract's updateStateKzgDA reasons (Starknet.sol, StarknetState.sol,
-    Output.sol); ONLY_OPERATOR is in test_core_contract, REENTRANCY_FAILURE below, and
-    UNEXPECTED_POINT_EVALUATION_PRECOMPILE_OUTPUT cannot be reached with a working precompile."""
+    Output.sol); ONLY_OPERATOR is in test_core_contract, REENTRANCY_FAILURE has its own test
+    below, and UNEXPECTED_POINT_EVALUATION_PRECOMPILE_OUTPUT cannot be reached with a
+    working precompile."""
     real = {
         "STARKNET_OUTPUT_TOO_SHORT", "INVALID_PREV_BLOCK_NUMBER", "UNEXPECTED_KZG_DA_FLAG", "KZG_SEGMENT_TOO_SHORT",
         "INVALID_NUMBER_OF_KZG_PROOFS", "INVALID_BLOB_INDEX", "UNEXPECTED_BLOB_HASH_VERSION", "INVALID_KZG_COMMITMENT",
@@ -234,14 +235,6 @@ def test_genesis_at_block_minus_one_expects_minus_one_as_a_felt(anvil: AnvilProc
     assert client.state().block_number == 0
 
 
-def _update_state(anvil: AnvilProcess, deployed: DeployedContracts, output: list[int], data: list[int]) -> None:
-    w3 = Web3(Web3.HTTPProvider(anvil.url))
-    core = core_contract(w3, deployed.core_contract)
-    data_hash = int.from_bytes(keccak(b"".join(w.to_bytes(32, "big") for w in data)), "big")
-    call = core.functions.updateState(output, data_hash, len(data))._encode_transaction_data()
-    _send(w3, SETTLEMENT_ACCOUNT.private_key, {"to": core.address, "data": call}, "updateState")
-
-
 def test_update_state_with_onchain_data_proves_output_and_data_together(
     anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient, base: KzgSettlementInput
 ) -> None:
@@ -253,8 +246,81 @@ def test_update_state_with_onchain_data_proves_output_and_data_together(
     register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, fact(PROGRAM_HASH, root))
 
     with pytest.raises(OrchestratorError, match="^updateState reverted: UNEXPECTED_KZG_DA_FLAG$"):
-        _update_state(anvil, deployed, base.program_output, data)
+        client.update_state(base.program_output, data_hash, len(data))
     with pytest.raises(OrchestratorError, match="^updateState reverted: NO_STATE_TRANSITION_PROOF$"):
-        _update_state(anvil, deployed, output, data[:-1])  # other data, other fact
-    _update_state(anvil, deployed, output, data)
+        client.update_state(output, data_hash, len(data) - 1)  # other data size, other fact
+    sent: list[str] = []
+    receipt = client.update_state(output, data_hash, len(data), on_sent=sent.append)
+    assert sent == [receipt.tx_hash] and receipt.blob_gas_used == 0
     assert client.state().block_number == 9
+
+
+REENTRANT_OPERATOR = """// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+interface ICoreContract {
+    function updateState(uint256[] calldata programOutput, uint256 onchainDataHash, uint256 onchainDataSize) external;
+}
+
+/// An operator contract that, when paid the consumed messages' fees, settles a second output.
+contract ReentrantOperator {
+    ICoreContract internal immutable core;
+    uint256[] internal nested;
+
+    constructor(address core_) {
+        core = ICoreContract(core_);
+    }
+
+    function settle(uint256[] calldata programOutput, uint256[] calldata nestedOutput) external {
+        nested = nestedOutput;
+        core.updateState(programOutput, 0, 0);
+    }
+
+    receive() external payable {
+        if (nested.length > 0) {
+            uint256[] memory output = nested;
+            delete nested;
+            core.updateState(output, 0, 0);
+        }
+    }
+}
+"""
+
+
+def test_a_state_update_made_during_message_processing_is_refused(
+    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient, base: KzgSettlementInput
+) -> None:
+    """The re-entrancy guard: the fee payment of a consumed deposit calls the operator, which
+    settles another output from there; the outer update then sees a block number it did not set."""
+    from orchestrator_pipelines.devnet.contract_build import compile_sources
+    from orchestrator_pipelines.devnet.l1_deploy import deploy_artifact, register_operator, send_message_to_l2
+    from orchestrator_pipelines.starknet.messages import l1_to_l2_message_words
+    from orchestrator_pipelines.starknet.os_output import MessageToL2
+
+    artifact = compile_sources({"contracts/ReentrantOperator.sol": REENTRANT_OPERATOR}, ("ReentrantOperator",))[
+        "ReentrantOperator"
+    ]
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    operator = deploy_artifact(w3, DEPLOYER_ACCOUNT.private_key, artifact["abi"], artifact["bytecode"],
+                               "ReentrantOperator", deployed.core_contract)
+    register_operator(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract, operator)
+    sent = send_message_to_l2(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.core_contract,
+                              to_address=0x1234, selector=0x99, payload=[7], fee_wei=10**15)
+    deposit = MessageToL2(int(DEPLOYER_ACCOUNT.address, 16), 0x1234, sent.nonce, 0x99, [7])
+    header = [*base.program_output[:8], 0, 0]  # calldata DA: messages follow the header
+    outer = [*header, 0, len(l1_to_l2_message_words(deposit)), *l1_to_l2_message_words(deposit)]
+    nested = [header[1], 0xAB03, 9, 10, header[5], 0xCD04, 0, CONFIG_HASH, 0, 0, 0, 0]
+    for output in (outer, nested):
+        register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry,
+                      fact(PROGRAM_HASH, onchain_data_output_root(output, 0, 0)))
+    contract = w3.eth.contract(address=operator, abi=artifact["abi"])
+
+    with pytest.raises(OrchestratorError, match="^settle reverted: REENTRANCY_FAILURE$"):
+        _send(w3, DEPLOYER_ACCOUNT.private_key,
+              {"to": operator, "data": contract.functions.settle(outer, nested)._encode_transaction_data()}, "settle")
+    assert client.state().block_number == 0
+    # Without the nested update the same output settles, and the fee reaches the operator.
+    _send(w3, DEPLOYER_ACCOUNT.private_key,
+          {"to": operator, "data": contract.functions.settle(outer, [])._encode_transaction_data()}, "settle")
+    assert client.state().block_number == 9
+    assert w3.eth.get_balance(operator) == 10**15
