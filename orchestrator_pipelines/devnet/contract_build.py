@@ -60,12 +60,16 @@ def _run_solcjs(standard_input: dict[str, Any]) -> dict[str, Any]:
     version = subprocess.run([str(solcjs), "--version"], capture_output=True, text=True, check=True).stdout
     if not version.strip().startswith(COMPILER_VERSION):
         raise OrchestratorError(f"solcjs at {solcjs} is {version.strip()!r}, the build needs {COMPILER_VERSION}")
-    # Output goes to a file, not a pipe: node writes to pipes asynchronously and solcjs exits
-    # before a large JSON is flushed, which truncates it.
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as out:
+    # Input and output go through files, not pipes: solcjs reads stdin synchronously and fails
+    # (EAGAIN) on a pipe that is momentarily empty, and exits before a large stdout is flushed.
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as source, tempfile.TemporaryFile(
+        mode="w+", encoding="utf-8"
+    ) as out:
+        source.write(json.dumps(standard_input, sort_keys=True))
+        source.seek(0)
         completed = subprocess.run(
             [str(solcjs), "--standard-json"],
-            input=json.dumps(standard_input, sort_keys=True),
+            stdin=source,
             stdout=out,
             stderr=subprocess.PIPE,
             text=True,
