@@ -45,6 +45,7 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Sequence
 
+from orchestrator_pipelines.batching import unsupported_version
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.da_encoding import da_felts
 from orchestrator_pipelines.starknet.squash import squash_state_updates
@@ -484,6 +485,13 @@ def advance(
         expected += 1
         if policy.last_block is not None and block.number > policy.last_block:
             break
+        reason = unsupported_version(block.starknet_version)
+        if reason:
+            # Nothing is encoded with a guessed layout: the open batch closes, batching stops here.
+            batcher.close_aggregator("unsupported_version")
+            batcher.step.stalled = f"batching stopped at block {block.number}: {reason}"
+            batcher.step.state = batcher.state()
+            return batcher.step
         if not batcher.add(block):
             break
     if batcher.open is not None and now - batcher.open.started_at >= policy.max_batch_time_s:

@@ -148,11 +148,13 @@ def close_batches(
     *,
     first_index: int,
     now: float,
+    close_open: bool = False,
 ) -> list[BatchManifest]:
     """Cut the consecutive ``blocks`` (starting at the first unbatched block) into closed batches.
 
     Blocks after the last closed batch stay open: the caller offers them again,
-    with any newer ones, on its next evaluation.
+    with any newer ones, on its next evaluation; ``close_open`` (an operator's
+    request) closes them too, whatever their age.
     """
     closed: list[BatchManifest] = []
     current: list[BlockSummary] = []
@@ -210,4 +212,6 @@ def close_batches(
             close("last_block_to_process")
     if current and now - current[0].timestamp >= policy.max_age_s:
         close("max_age")
+    elif current and close_open:
+        close("operator")
     return closed

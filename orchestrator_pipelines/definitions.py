@@ -86,6 +86,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             kind=settings.artifact_store,
             local_dir=str(Path(settings.artifacts_dir).resolve()),
             s3_bucket=settings.s3_bucket_name,
+            store_audit_artifacts=settings.store_audit_artifacts,
             s3_prefix=settings.s3_prefix,
             s3_endpoint_url=settings.s3_endpoint_url,
             region_name=settings.aws_region,

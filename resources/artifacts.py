@@ -20,6 +20,7 @@ class ArtifactStoreResource(ConfigurableResource):
     s3_prefix: str = default("s3_prefix")
     s3_endpoint_url: str | None = default("s3_endpoint_url")
     region_name: str = default("aws_region")
+    store_audit_artifacts: bool = default("store_audit_artifacts")
 
     def store(self) -> ArtifactStore:
         if self.kind == "s3":

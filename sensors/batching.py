@@ -21,6 +21,7 @@ from orchestrator_pipelines.batching import BlockSummary, close_batches, da_felt
 from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.jobs import prepare_batch_job
+from orchestrator_pipelines.runbook import clear_close_open, close_open_requested
 from orchestrator_pipelines.partitions import (
     batch_index,
     batch_partition_key,
@@ -99,13 +100,18 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
             budget = min(budget, policy.max_blocks_per_tick)
         last = min(last, next_block + budget - 1)
         if last < next_block:
+            if close_open_requested(context.instance):
+                clear_close_open(context.instance)  # nothing open to close
             return SensorResult(skip_reason=SkipReason(f"no new block after {next_block - 1}"), cursor=dump_cursor(cursor))
 
         blocks = []
         for number in range(next_block, last + 1):
             header = client.block(number)
             blocks.append(summarize(client.state_update(number), number, header.timestamp, header.starknet_version))
-        manifests = close_batches(blocks, policy.batch_policy(), first_index=next_index, now=time.time())
+        close_open = close_open_requested(context.instance)
+        manifests = close_batches(
+            blocks, policy.batch_policy(), first_index=next_index, now=time.time(), close_open=close_open
+        )
         manifests = manifests[:room]
         halt = unsupported_block(blocks)
         if halt is not None and (manifests[-1].last_block + 1 if manifests else next_block) == halt[0].number:
@@ -146,6 +152,8 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
         cursor = {
             **cursor, "next_block": manifests[-1].last_block + 1, "next_index": manifests[-1].index + 1
         }
+        if close_open and manifests[-1].close_reason == "operator":
+            clear_close_open(context.instance)
         return SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=[batches_partitions.build_add_request(keys)],

@@ -116,8 +116,9 @@ def proof_request(
             description="The fact is valid in the settlement layer's fact registry, so updateStateKzgDA will accept it.",
         )
     ],
-    description="The verified proof: the prover's query is DONE, the proof artifact stored, and the fact "
-    "valid on L1. Requested by the proof sensor once the prover reports DONE.",
+    description="The verified proof: the prover's query is DONE, the fact valid on L1, and the proof "
+    "document kept when STORE_AUDIT_ARTIFACTS is set. "
+    "Requested by the proof sensor once the prover reports DONE.",
 )
 def proof(
     context: AssetExecutionContext,
@@ -140,7 +141,8 @@ def proof(
                 description=f"proof of batch {key}: prover query {request['external_id']} failed: {status.detail}",
                 allow_retries=False,
             )
-        proof_bytes = client.fetch_proof(request["external_id"])
+        # Only the fact is needed to settle; the proof document is kept for audits (STORE_AUDIT_ARTIFACTS).
+        proof_bytes = client.fetch_proof(request["external_id"]) if artifacts.store_audit_artifacts else None
         fact_valid = settlement.client().is_fact_valid(bytes.fromhex(request["fact"][2:]))
     proof_uri = store.put_bytes(batch_key(key, PROOF), proof_bytes) if proof_bytes else None
     prover_duration = round(time.time() - request["submitted_at"], 3)
@@ -159,7 +161,9 @@ def proof(
             "fact": request["fact"],
             "fact_valid_on_l1": fact_valid,
             "prover_duration_s": prover_duration,
-            "proof": MetadataValue.url(proof_uri) if proof_uri else MetadataValue.text("prover returned no artifact"),
+            "proof": MetadataValue.url(proof_uri) if proof_uri else MetadataValue.text(
+                "prover returned no artifact" if artifacts.store_audit_artifacts else "not kept (STORE_AUDIT_ARTIFACTS=false)"
+            ),
             "duration_s": watch.seconds,
         },
         check_results=[check],

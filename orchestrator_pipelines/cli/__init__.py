@@ -25,6 +25,8 @@ COMMAND_MODULES = (
     "orchestrator_pipelines.cli.metrics",
     "orchestrator_pipelines.cli.artifacts",
     "orchestrator_pipelines.cli.config",
+    "orchestrator_pipelines.cli.setup",
+    "orchestrator_pipelines.cli.status",
     "orchestrator_pipelines.cli.zksync_os",
 )
 

@@ -44,7 +44,12 @@ from web3 import Web3
 from web3.exceptions import TimeExhausted, TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
-from orchestrator_pipelines.starknet.calldata import UPDATE_STATE_KZG_DA_SELECTOR, encode_update_state_kzg_da
+from orchestrator_pipelines.starknet.calldata import (
+    UPDATE_STATE_KZG_DA_SELECTOR,
+    UPDATE_STATE_SELECTOR,
+    encode_update_state,
+    encode_update_state_kzg_da,
+)
 from orchestrator_pipelines.starknet.kzg import (
     BlobSidecar,
     blob_to_commitment,
@@ -406,6 +411,51 @@ class SettlementClient:
         pending = _PendingBlobTransaction(tx, list(blobs), sidecar, [tx_hash], time.monotonic(), on_sent)
         return self._wait_for_any(pending.hashes, pending)
 
+    def update_state(
+        self,
+        program_output: Sequence[int],
+        onchain_data_hash: int,
+        onchain_data_size: int,
+        on_sent: Callable[[str], None] | None = None,
+    ) -> SettlementReceipt:
+        """Send ``updateState(programOutput, onchainDataHash, onchainDataSize)`` (calldata DA) and wait for it.
+
+        For an output with ``use_kzg_da = 0``: no blobs; the proven fact covers the output
+        and the on-chain data. Simulated first, so a refused update costs no gas and
+        raises with the contract's reason; ``on_sent`` gets the hash as soon as it is sent.
+        A stuck transaction is not replaced: a retry waits for the recorded hash.
+        """
+        what = "updateState"
+        data = "0x" + encode_update_state([int(w) for w in program_output], onchain_data_hash, onchain_data_size).hex()
+        with _transient_on_io(what, self.rpc_url):
+            max_fee, priority_fee = self._gas_fees()
+            call = {
+                "from": self.address,
+                "to": self.core_contract.address,
+                "data": data,
+                "maxFeePerGas": hex(max_fee),
+                "maxPriorityFeePerGas": hex(priority_fee),
+            }
+            self._simulate(call, what)
+            gas_estimate = int(self._rpc("eth_estimateGas", [call, "latest"], what), 16)
+            tx = {
+                "type": 2,
+                "chainId": self.w3.eth.chain_id,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "to": self.core_contract.address,
+                "value": 0,
+                "data": data,
+                "gas": gas_estimate * 6 // 5 + 20_000,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": priority_fee,
+            }
+            signed = self.account.sign_transaction(tx)
+            tx_hash = HexBytes(signed.hash).to_0x_hex()
+            self._send_raw(bytes(signed.raw_transaction), tx_hash, what)
+        if on_sent is not None:
+            on_sent(tx_hash)
+        return self._wait_for_any([tx_hash], None)
+
     def wait_for_transaction(self, tx_hashes: str | bytes | Sequence[str | bytes]) -> SettlementReceipt:
         """Wait until one of ``tx_hashes`` is mined with ``confirmations`` blocks on top; raise if it reverted.
 
@@ -567,8 +617,11 @@ class SettlementClient:
         what = "transaction"
         reason = "reason not recovered (the transaction is not available from the node)"
         if tx is not None:
-            if bytes(HexBytes(tx["input"]))[:4] == UPDATE_STATE_KZG_DA_SELECTOR:
+            selector = bytes(HexBytes(tx["input"]))[:4]
+            if selector == UPDATE_STATE_KZG_DA_SELECTOR:
                 what = "updateStateKzgDA"
+            elif selector == UPDATE_STATE_SELECTOR:
+                what = "updateState"
             reason = self._replayed_revert_reason(tx, receipt)
         return OrchestratorError(f"{what} reverted on chain in block {block}: {reason} (transaction {tx_hash})")
 

@@ -19,6 +19,9 @@ from orchestrator_pipelines.errors import InvalidInputError
 UPDATE_STATE_KZG_DA_SIGNATURE = "updateStateKzgDA(uint256[],bytes[])"
 UPDATE_STATE_KZG_DA_SELECTOR = bytes.fromhex("507ee528")
 _ARG_TYPES = ["uint256[]", "bytes[]"]
+# updateState(uint256[] programOutput, uint256 onchainDataHash, uint256 onchainDataSize): calldata DA.
+UPDATE_STATE_SIGNATURE = "updateState(uint256[],uint256,uint256)"
+UPDATE_STATE_SELECTOR = bytes.fromhex("77552641")
 KZG_PROOF_BYTES = 48
 
 # Atlantic job sizes by step count (sizes are resource classes; a bigger one also works but costs more).
@@ -31,13 +34,29 @@ def function_selector(signature: str) -> bytes:
     return keccak(signature.encode("ascii"))[:4]
 
 
+def _uint256_words(values: Sequence[int], what: str) -> list[int]:
+    words = []
+    for index, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**256:
+            raise InvalidInputError(f"{what}[{index}]: {value!r} is not a uint256")
+        words.append(value)
+    return words
+
+
+def encode_update_state(program_output: Sequence[int], onchain_data_hash: int, onchain_data_size: int) -> bytes:
+    """Selector + ABI encoding of ``updateState(programOutput, onchainDataHash, onchainDataSize)``.
+
+    The on-chain-data (calldata DA) variant: the state diff is not in blobs, and the
+    proven fact covers the output and the on-chain data, known here by hash and size.
+    """
+    output = _uint256_words(program_output, "programOutput")
+    (data_hash, data_size) = _uint256_words([onchain_data_hash, onchain_data_size], "onchainData")
+    return UPDATE_STATE_SELECTOR + encode(["uint256[]", "uint256", "uint256"], [output, data_hash, data_size])
+
+
 def encode_update_state_kzg_da(program_output: Sequence[int], kzg_proofs: Sequence[bytes]) -> bytes:
     """Selector + ABI encoding of ``(programOutput, kzgProofs)``."""
-    output = []
-    for index, value in enumerate(program_output):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**256:
-            raise InvalidInputError(f"programOutput[{index}]: {value!r} is not a uint256")
-        output.append(value)
+    output = _uint256_words(program_output, "programOutput")
     proofs = []
     for index, proof in enumerate(kzg_proofs):
         if not isinstance(proof, (bytes, bytearray)) or len(proof) != KZG_PROOF_BYTES:

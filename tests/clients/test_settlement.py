@@ -332,7 +332,7 @@ def test_update_reverted_on_chain_is_replayed_for_the_reason(
     loser = failed[0]
     assert isinstance(errors[loser], OrchestratorError)
     assert re.fullmatch(
-        f"updateStateKzgDA reverted on chain in block {block}: INVALID_PREVIOUS_BLOCK_NUMBER "
+        f"updateStateKzgDA reverted on chain in block {block}: INVALID_PREV_BLOCK_NUMBER "
         f"\\(transaction {sent[loser][0]}\\)",
         str(errors[loser]),
     ), str(errors[loser])
@@ -413,3 +413,50 @@ def test_wait_for_transaction_needs_a_hash(client: SettlementClient) -> None:
     with pytest.raises(InvalidInputError, match="replacement_bump_percent must be at least 10"):
         SettlementClient(client.rpc_url, SETTLEMENT_ACCOUNT.private_key, client.core_contract.address,
                          replacement_bump_percent=5)
+
+
+def test_no_more_fee_bumps_than_max_fee_bumps(manual_anvil: AnvilProcess, manual_contracts: DeployedContracts) -> None:
+    """Madara's ETHEREUM_MAX_FEE_BUMPS: a state update priced out is replaced at most that many times."""
+    client = SettlementClient(
+        manual_anvil.url, SETTLEMENT_ACCOUNT.private_key, manual_contracts.core_contract,
+        tx_timeout_s=4, replace_after_s=0.3, max_fee_bumps=1,
+    )
+    sample = registered(manual_anvil, manual_contracts, batch(blobs(44, 1), client.state(), 2))
+    w3 = Web3(Web3.HTTPProvider(manual_anvil.url))
+    manual_anvil.rpc("evm_setAutomine", False)
+    sent: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        future = settle_in_background(pool, client, sample, sent)
+        wait_until(lambda: sent, "the update to be broadcast", 30, future)
+        original = w3.eth.get_transaction(sent[0])
+        manual_anvil.rpc("anvil_setNextBlockBaseFeePerGas", hex(100 * original["maxFeePerGas"]))
+        manual_anvil.rpc("evm_mine")
+        error = future.exception(timeout=60)
+
+    assert isinstance(error, TransientError)
+    assert len(sent) == 2, sent  # the first broadcast and one bump, no third
+    assert "1 fee bump(s) already sent (max_fee_bumps)" in str(error)
+
+
+def test_a_state_update_costing_more_than_the_fee_cap_is_not_sent(client: SettlementClient, anvil: AnvilProcess,
+                                                                   deployed: DeployedContracts) -> None:
+    """Madara's ETHEREUM_L2_STATE_UPDATE_MAX_FEE_WEI: gas × max fee + blob gas × max blob fee must fit the cap."""
+    capped = SettlementClient(
+        anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, state_update_max_fee_wei=10**9,
+    )
+    state = capped.state()
+    sample = registered(anvil, deployed, batch(blobs(45, 1), state, state.block_number + 2))
+    w3 = Web3(Web3.HTTPProvider(anvil.url))
+    nonce = w3.eth.get_transaction_count(capped.address)
+    with pytest.raises(TransientError, match=r"above state_update_max_fee_wei=1000000000; waiting for lower fees"):
+        capped.update_state_kzg_da(sample.program_output, sample.kzg_proofs, sample.blobs)
+    assert w3.eth.get_transaction_count(capped.address, "pending") == nonce  # nothing sent
+
+
+def test_the_configured_operator_must_be_the_keys_address(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
+    """Madara's STARKNET_OPERATOR_ADDRESS, checked against the settlement key rather than ignored."""
+    SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract,
+                     operator_address=SETTLEMENT_ACCOUNT.address)
+    with pytest.raises(InvalidInputError, match="is not the configured operator"):
+        SettlementClient(anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract,
+                         operator_address=DEPLOYER_ACCOUNT.address)

@@ -232,3 +232,14 @@ def test_any_chain_is_cut_into_contiguous_nested_batches_the_same_way_in_one_or_
     for m in whole.aggregator_closed:
         assert m.n_blocks <= max_batch
         assert len(m.snos_batches) <= policy.max_snos_batches
+
+
+def test_an_unsupported_version_closes_the_open_aggregator_batch_and_stops():
+    policy = AggregationPolicy(max_batch_size=100, max_blocks_per_snos_batch=10)
+    step = run([block(1), block(2), block(3), block(4, version="0.15.0"), block(5, version="0.15.0")], policy)
+    assert ranges(step) == [(1, 3, "unsupported_version")]
+    assert [(m.first_block, m.last_block) for m in step.snos_closed] == [(1, 3)]
+    assert step.state.open is None and step.state.next_block == 4
+    assert step.stalled == "batching stopped at block 4: Starknet version 0.15.0 is not supported (supported: 0.13.2 … 0.14.x)"
+    again = run([block(4, version="0.15.0")], policy, now=10**9, state=step.state)
+    assert again.aggregator_closed == [] and again.snos_closed == [] and again.state.next_block == 4

@@ -141,3 +141,12 @@ def test_with_aggregation_auto_a_direct_batch_closes_before_the_first_aggregated
     closed = close_batches(chain, policy, first_index=0, now=0)
     assert [(m.first_block, m.last_block, m.close_reason) for m in closed] == [(1, 3, "version_change")]
     assert close_batches(blocks(4, 5, version="0.14.1"), policy, first_index=1, now=10**9) == []
+
+
+def test_an_operators_close_request_closes_the_open_batch_whatever_its_age():
+    policy = BatchPolicy(max_blocks=10, max_age_s=3600)
+    assert close_batches(blocks(1, 3), policy, first_index=0, now=1_001) == []
+    closed = close_batches(blocks(1, 13), policy, first_index=4, now=1_001, close_open=True)
+    assert [(m.index, m.first_block, m.last_block, m.close_reason) for m in closed] == [
+        (4, 1, 10, "max_blocks"), (5, 11, 13, "operator"),
+    ]

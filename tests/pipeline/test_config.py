@@ -239,3 +239,90 @@ def test_sources_name_the_variable_each_value_came_from():
     assert sources["max_batch_blocks"] == "ORCHESTRATOR_MAX_BATCH_BLOCKS"
     assert sources["profile"] is None
     assert set(sources) == set(Settings.model_fields)
+
+
+# ---- orchestrator config show ----
+
+
+@pytest.fixture
+def clean_environ(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("ORCHESTRATOR_", "MADARA_ORCHESTRATOR_")):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_config_show_prints_values_and_sources_and_secrets_only_as_set(clean_environ, capsys):
+    import json
+
+    from orchestrator_pipelines.cli import main
+
+    clean_environ.setenv("MADARA_ORCHESTRATOR_MAX_NUM_BLOBS", "3")
+    clean_environ.setenv("MADARA_ORCHESTRATOR_ETHEREUM_PRIVATE_KEY", "0x" + "ab" * 32)
+    assert main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    shown = json.loads(out)["settings"]
+    assert shown["max_blobs"] == {"value": 3, "source": "MADARA_ORCHESTRATOR_MAX_NUM_BLOBS"}
+    assert shown["l1_confirmations"] == {"value": 3, "source": "default"}
+    assert shown["ethereum_private_key"] == {
+        "value": "set", "source": "MADARA_ORCHESTRATOR_ETHEREUM_PRIVATE_KEY", "secret": True
+    }
+    assert shown["atlantic_api_key"]["value"] == "unset"
+    assert "ab" * 32 not in out
+
+    assert main(["config", "show"]) == 0
+    table = capsys.readouterr().out
+    assert any(line.split() == ["max_blobs", "3", "MADARA_ORCHESTRATOR_MAX_NUM_BLOBS"] for line in table.splitlines())
+    assert "ab" * 32 not in table
+
+
+def test_config_show_exits_non_zero_with_the_reason_of_a_refused_variable(clean_environ, capsys):
+    from orchestrator_pipelines.cli import main
+
+    clean_environ.setenv("MADARA_ORCHESTRATOR_MONGODB_CONNECTION_URL", "mongodb://localhost:27017")
+    assert main(["config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "orchestrator: error: MADARA_ORCHESTRATOR_MONGODB_CONNECTION_URL: not used — the Dagster instance "
+        "stores the state (PostgreSQL in production); see deploy/\n"
+    )
+    clean_environ.delenv("MADARA_ORCHESTRATOR_MONGODB_CONNECTION_URL")
+    clean_environ.setenv("ORCHESTRATOR_L1_CONFIRMATIONS", "-1")
+    assert main(["config", "show"]) == 2
+    assert capsys.readouterr().err.startswith("orchestrator: error: invalid orchestrator setting ORCHESTRATOR_L1_CONFIRMATIONS")
+
+
+def test_the_sensors_limits_are_settings_passed_to_the_policy_resource():
+    """Settle attempts and the proof timeout were constants inside the sensors."""
+    from orchestrator_pipelines.definitions import build_resources
+
+    settings = load_settings({
+        "ORCHESTRATOR_MAX_SETTLE_ATTEMPTS": "5", "ORCHESTRATOR_PROOF_TIMEOUT_SECONDS": "600",
+        "ORCHESTRATOR_SETTLE_SKIP_AHEAD_PER_TICK": "7", "MADARA_ORCHESTRATOR_MAX_BLOCKS_TO_BATCH_AT_ONCE": "12",
+        "MADARA_ORCHESTRATOR_MIN_BLOCK_NO_TO_PROCESS": "40", "MADARA_ORCHESTRATOR_MAX_BLOCK_NO_TO_PROCESS": "90",
+    })
+    policy = build_resources(settings)["policy"]
+    assert (policy.max_settle_attempts, policy.proof_timeout_s, policy.settle_skip_ahead_per_tick) == (5, 600, 7)
+    assert policy.max_blocks_per_tick == 12
+    rules = policy.batch_policy()
+    assert (rules.first_block_to_process, rules.last_block_to_process) == (40, 90)
+
+
+def test_resources_take_the_settings_values_and_default_to_the_settings_defaults():
+    from orchestrator_pipelines.definitions import build_resources
+    from resources import SettlementResource
+
+    settings = load_settings({"MADARA_ORCHESTRATOR_ETHEREUM_REQUIRED_BLOCK_CONFIRMATIONS": "0",
+                              "MADARA_ORCHESTRATOR_ETHEREUM_DISABLE_PEERDAS": "true",
+                              "MADARA_ORCHESTRATOR_RPC_FOR_SNOS": "http://snos:1",
+                              "MADARA_ORCHESTRATOR_RPC_FOR_SNOS_BACKUP": "http://backup:1"})
+    built = build_resources(settings)
+    assert (built["settlement"].confirmations, built["settlement"].blob_sidecar) == (0, "v0")
+    assert (built["snos"].rpc_for(False), built["snos"].rpc_for(True)) == ("http://snos:1", "http://backup:1")
+    bare = SettlementResource(rpc_url="http://x", private_key="k", core_contract_address="0x1")
+    defaults = Settings.model_fields
+    assert bare.confirmations == defaults["l1_confirmations"].default == 3
+    assert bare.max_fee_bumps == defaults["l1_max_fee_bumps"].default
+    assert bare.state_update_max_fee_wei == defaults["l1_state_update_max_fee_wei"].default

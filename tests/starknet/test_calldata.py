@@ -12,8 +12,10 @@ from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import blob_from_hex
 from orchestrator_pipelines.starknet.calldata import (
     UPDATE_STATE_KZG_DA_SELECTOR,
+    UPDATE_STATE_SELECTOR,
     atlantic_job_size,
     decode_update_state_kzg_da,
+    encode_update_state,
     encode_update_state_kzg_da,
     function_selector,
 )
@@ -35,6 +37,17 @@ def test_selector_is_that_of_the_abi(core_abi):
     signature = _signature(core_abi, "updateStateKzgDA")
     assert signature == "updateStateKzgDA(uint256[],bytes[])"
     assert function_selector(signature) == UPDATE_STATE_KZG_DA_SELECTOR
+
+
+def test_update_state_calldata_is_the_abis(core_abi):
+    signature = _signature(core_abi, "updateState")
+    assert function_selector(signature) == UPDATE_STATE_SELECTOR
+    contract = Web3().eth.contract(address="0x" + "11" * 20, abi=core_abi)
+    output = [1, 2, 3, 2**256 - 1]
+    expected = contract.encode_abi("updateState", args=[output, 0xABC, 17])
+    assert "0x" + encode_update_state(output, 0xABC, 17).hex() == expected
+    with pytest.raises(InvalidInputError, match=r"onchainData\[1\]: -1 is not a uint256"):
+        encode_update_state(output, 0, -1)
 
 
 def test_calldata_of_a_real_settlement_equals_web3_encoding(vectors_dir, core_abi):
