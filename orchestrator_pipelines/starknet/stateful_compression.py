@@ -228,6 +228,6 @@ def stateful_compress(
         check_alias_writes(squashed, table)
     else:
         squashed = with_alias_writes(squashed, table)
-    # Keys written only in the squashed diff (not in any block) still need an alias.
-    allocate_block(table, squashed)
+    # Every key of the squashed diff was written by one of the blocks, so has its alias;
+    # one that was not is refused by the replacement (the diff is not these blocks').
     return replace_aliases(squashed, table)

@@ -310,3 +310,8 @@ def test_aliases_are_consecutive_distinct_and_invertible(blocks):
             key = e.key if address <= 15 or e.key < 128 else inverse[e.key]
             rebuilt[(address, key)] = e.value
     assert rebuilt == original
+
+
+def test_a_squashed_diff_that_is_not_the_blocks_is_refused():
+    with pytest.raises(InvalidInputError, match="never given an alias"):
+        stateful_compress(_diff(storage={10**40: {10**30: 1}}), [_diff(storage={10**40: {5: 1}})], lambda key: 0)
