@@ -323,7 +323,9 @@ def aggregated_header(children: Sequence[SnosChild], kzg: KzgSegment) -> OsOutpu
 def kzg_segment_for(da_felts: Sequence[int], max_blobs: int = DEFAULT_MAX_BLOBS) -> tuple[KzgSegment, list[bytes]]:
     """Blobs of the DA felts, their commitments, the OS's ``x_0`` over all of them, and ``y`` per blob."""
     felts = list(da_felts)
-    blobs = felts_to_blobs(felts, max_blobs=max_blobs) if felts else felts_to_blobs([0], max_blobs=max_blobs)
+    if not felts:
+        raise InvalidInputError("aggregation: the DA segment is empty (a compressed diff is never empty)")
+    blobs = felts_to_blobs(felts, max_blobs=max_blobs)
     commitments = [blob_to_commitment(blob) for blob in blobs]
     x0 = starknet_x0(felts, commitments, LAYOUT_V0_13_3)
     y_values = [compute_point_proof(blob, x0)[1] for blob in blobs]
