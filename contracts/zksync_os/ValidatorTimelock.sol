@@ -4,13 +4,14 @@ pragma solidity 0.8.28;
 import {IZKChainAdmin, RoleAccessDenied, TimeNotReached, Unauthorized} from "./ZKsyncOSTypes.sol";
 
 /// @title Devnet validator timelock (v29 shape)
-/// @notice The validator of every chain it serves: it forwards commit, prove and execute to the chain contract
+/// @notice The validator of every chain it serves: it forwards commit, prove, execute and revert to the chain contract
 /// with the same calldata, each only from an account holding that step's role for that chain, records when
 /// each batch was committed and refuses to execute a batch before the execution delay has passed since.
 contract ValidatorTimelock {
     bytes32 public constant COMMITTER_ROLE = keccak256("COMMITTER_ROLE");
     bytes32 public constant PROVER_ROLE = keccak256("PROVER_ROLE");
     bytes32 public constant EXECUTOR_ROLE = keccak256("EXECUTOR_ROLE");
+    bytes32 public constant REVERTER_ROLE = keccak256("REVERTER_ROLE");
 
     address public owner;
     uint32 public executionDelay;
@@ -80,6 +81,14 @@ contract ValidatorTimelock {
         for (uint256 i = _processFrom; i <= _processTo; ++i) {
             committedBatchTimestamp[_chainAddress][i] = block.timestamp;
         }
+        _forward(_chainAddress);
+    }
+
+    /// @dev Reverted batches must be committed again before they can be executed, which records a new time.
+    function revertBatchesSharedBridge(
+        address _chainAddress,
+        uint256 // _newLastBatch
+    ) external onlyRole(_chainAddress, REVERTER_ROLE) {
         _forward(_chainAddress);
     }
 

@@ -48,6 +48,7 @@ contract ZKChain {
         L2CanonicalTransaction transaction,
         bytes[] factoryDeps
     );
+    event BlocksRevert(uint256 totalBatchesCommitted, uint256 totalBatchesVerified, uint256 totalBatchesExecuted);
     event ValidatorStatusUpdate(address indexed validatorAddress, bool isActive);
 
     struct InitParams {
@@ -404,6 +405,24 @@ contract ZKChain {
             revert MessageRootIsZero();
         }
         revert CommitBasedInteropNotSupported();
+    }
+
+    // ---------------------------------------------------------------- revert
+
+    /// @notice Forget committed (and verified) batches after `_newLastBatch`; executed batches are final.
+    /// @dev Their stored hashes stay behind, as on the real chain: a later commit overwrites them.
+    function revertBatchesSharedBridge(address, uint256 _newLastBatch) external onlyValidator {
+        if (totalBatchesCommitted < _newLastBatch) {
+            revert RevertedBatchNotAfterNewLastBatch();
+        }
+        if (_newLastBatch < totalBatchesExecuted) {
+            revert CantRevertExecutedBatch();
+        }
+        if (_newLastBatch < totalBatchesVerified) {
+            totalBatchesVerified = _newLastBatch;
+        }
+        totalBatchesCommitted = _newLastBatch;
+        emit BlocksRevert(totalBatchesCommitted, totalBatchesVerified, totalBatchesExecuted);
     }
 
     // ---------------------------------------------------------------- shared checks

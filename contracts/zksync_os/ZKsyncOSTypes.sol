@@ -126,6 +126,9 @@ error MismatchL2DAValidator();
 error NonZeroBlobToVerifyZKsyncOS(uint256 index, bytes32 blobLinearHash, bytes32 blobOpeningCommitment);
 // Prove
 error VerifiedBatchesExceedsCommittedBatches();
+// Revert
+error RevertedBatchNotAfterNewLastBatch();
+error CantRevertExecutedBatch();
 error InvalidProof();
 // Execute
 error InvalidBatchesDataLength(uint256 batchesDataLength, uint256 priorityOpsDataLength);

@@ -491,6 +491,44 @@ class ZkOsL1Client(ZkOsL1Reader):
         first, last = batches[0].batch_number, batches[-1].batch_number
         return self._step("execute", first, last, calldata, lambda t: t.executed, batches, on_sent, sent_tx_hashes)
 
+    def revert_batches(self, new_last_batch: int, *, on_sent: SentRecorder) -> L1StepResult | None:
+        """Forget L1's committed batches after ``new_last_batch`` (commit key, the timelock's reverter role).
+
+        What a restart does when L1 holds commits the orchestrator cannot build on (the server's
+        revert on startup). None when L1 has committed nothing after ``new_last_batch``.
+        """
+        totals = self.totals()
+        if totals.committed <= new_last_batch:
+            return None
+        what = f"revert batches {new_last_batch + 1}-{totals.committed}"
+        account = self.accounts["commit"]
+        calldata = (
+            bytes.fromhex(_selector("revertBatchesSharedBridge(address,uint256)")[2:])
+            + bytes(12) + bytes.fromhex(self.chain.diamond[2:])
+            + new_last_batch.to_bytes(32, "big")
+        )
+        call = {"from": account.address, "to": self.chain.validator_timelock, "data": "0x" + calldata.hex()}
+        self._simulate("revert", call, what, new_last_batch + 1, totals.committed)
+        gas = int(self.rpc.call("eth_estimateGas", [call, "latest"]), 16)
+        max_fee, priority_fee = self._fees(what)
+        tx = {
+            "type": 2,
+            "chainId": self.chain.l1_chain_id,
+            "nonce": int(self.rpc.call("eth_getTransactionCount", [account.address, "latest"]), 16),
+            "to": self.chain.validator_timelock,
+            "value": 0,
+            "data": call["data"],
+            "gas": gas * 6 // 5 + 30_000,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": priority_fee,
+        }
+        hashes: list[str] = []
+        self._broadcast(account, tx, on_sent, hashes, what)
+        receipt = self._wait_sent(account, tx, on_sent, hashes, what)
+        if receipt["status"] != 1:
+            raise self._on_chain_revert("revert", receipt, what, new_last_batch + 1, totals.committed)
+        return self._result("revert", new_last_batch + 1, totals.committed, receipt, tuple(hashes))
+
     def submit_calldata(
         self,
         step: str,
@@ -634,7 +672,15 @@ class ZkOsL1Client(ZkOsL1Reader):
             max_fee = min(max_fee, self.max_fee_per_gas_cap_wei)
         return max_fee, tip
 
-    def _broadcast(self, account: Any, tx: dict[str, Any], on_sent: SentRecorder, hashes: list[str], what: str) -> str:
+    def _broadcast(
+        self,
+        account: Any,
+        tx: dict[str, Any],
+        on_sent: SentRecorder,
+        hashes: list[str],
+        what: str,
+        replacement: bool = False,
+    ) -> str:
         signed = account.sign_transaction(tx)
         tx_hash = HexBytes(signed.hash).to_0x_hex()
         # Recorded before it leaves: a crash right after the broadcast still leaves its hash behind.
@@ -644,6 +690,10 @@ class ZkOsL1Client(ZkOsL1Reader):
         if "error" in answer:
             message = str(answer["error"].get("message", answer["error"]))
             if "already known" in message.lower():
+                return tx_hash
+            if replacement and any(m in message.lower() for m in ("nonce too low", "underpriced")):
+                # An earlier broadcast of this nonce was mined meanwhile (or still wins): keep waiting for it.
+                log.info("%s: replacement %s not taken (%s); waiting for the earlier broadcasts", what, tx_hash, message)
                 return tx_hash
             if any(marker in message.lower() for marker in TRANSIENT_SEND_ERRORS) or "nonce too low" in message.lower():
                 raise TransientError(f"{what}: the L1 node refused {tx_hash}: {message}")
@@ -711,7 +761,7 @@ class ZkOsL1Client(ZkOsL1Reader):
                     "maxPriorityFeePerGas": int(pending_tx["maxPriorityFeePerGas"], 16),
                 }
                 log.warning("%s: recorded %s still pending, replacing it (same nonce)", what, pending_tx["hash"])
-                self._broadcast(account, self._bumped(tx, what), on_sent, hashes, what)
+                self._broadcast(account, self._bumped(tx, what), on_sent, hashes, what, replacement=True)
                 started = now
             time.sleep(self.poll_interval_s)
 
@@ -740,7 +790,7 @@ class ZkOsL1Client(ZkOsL1Reader):
             if self.replace_after_s is not None and now - sent_at >= self.replace_after_s:
                 tx = self._bumped(tx, what)
                 log.warning("%s: %s not mined after %.0f s, replacing it (same nonce)", what, hashes[-1], now - sent_at)
-                self._broadcast(account, tx, on_sent, hashes, what)
+                self._broadcast(account, tx, on_sent, hashes, what, replacement=True)
                 sent_at = now
             time.sleep(self.poll_interval_s)
 

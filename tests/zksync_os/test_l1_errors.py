@@ -30,7 +30,7 @@ def test_every_rule_of_the_table_has_its_error_in_the_abis() -> None:
         "TimeNotReached", "L2TimestampTooBig", "InvalidProof", "EmptyProofLength", "MockVerifierNotSupported",
         "PriorityOperationsRollingHashMismatch", "NotHistoricalRoot", "CantExecuteUnprovenBatches",
         "VerifiedBatchesExceedsCommittedBatches", "RoleAccessDenied", "InvalidL2DAOutputHash", "InvalidPubdataHash",
-        "PubdataLengthTooBig", "ValL1DAWrongInputLength", "MismatchNumberOfLayer1Txs",
+        "PubdataLengthTooBig", "ValL1DAWrongInputLength", "MismatchNumberOfLayer1Txs", "CantRevertExecutedBatch",
     ):
         assert required in names, required
 

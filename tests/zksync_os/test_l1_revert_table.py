@@ -232,3 +232,25 @@ def test_the_development_proof_is_refused_off_development_chain_ids(tmp_path) ->
             l1.prove(genesis, [s1], fake_proof(genesis, [s1]), on_sent=recorder)
         assert str(caught.value) == "prove batch 1 would revert on L1: MockVerifierNotSupported()"
         assert recorder.hashes == []
+
+
+def test_verified_cannot_pass_committed_after_a_revert(anvil: AnvilProcess) -> None:
+    deployment, genesis = deploy(anvil)
+    l1 = client(anvil, deployment)
+    b1 = make_batch(genesis, deployment, l1_time(anvil))
+    l1.commit(genesis, b1, on_sent=Recorder())
+    reverted = Recorder()
+    result = l1.revert_batches(0, on_sent=reverted)
+    assert result is not None and result.tx_hash == reverted.hashes[0]
+    assert l1.totals().committed == 0 and l1.revert_batches(0, on_sent=reverted) is None
+    # Batch 1's stored hash stays behind on L1, as on the real chain; proving it is still refused.
+    s1 = b1.to_stored()
+    recorder = Recorder()
+    with pytest.raises(L1RevertError) as caught:
+        l1.prove(genesis, [s1], fake_proof(genesis, [s1]), on_sent=recorder)
+    assert str(caught.value) == "prove batch 1 would revert on L1: VerifiedBatchesExceedsCommittedBatches()"
+    assert recorder.hashes == []
+    # Committed again (a new commit time at the timelock), the batch settles.
+    l1.commit(genesis, b1, on_sent=recorder)
+    l1.prove(genesis, [s1], fake_proof(genesis, [s1]), on_sent=recorder)
+    assert l1.totals().verified == 1

@@ -8,7 +8,7 @@ entry), the validator timelock the chain accepts as its only validator, the
 verifier (development proofs on chain ids 31337 / 11155111) and the chain's
 L1 DA validator (calldata rollup or validium). The timelock gets one account
 per step (committer, prover, executor), which must be three different
-accounts. The chain starts at the genesis batch given (batch 0, stored as its
+accounts; the committer may also revert unexecuted batches. The chain starts at the genesis batch given (batch 0, stored as its
 hash). The addresses go to a JSON file the orchestrator's devnet reads.
 """
 
@@ -35,6 +35,7 @@ PROTOCOL_VERSION = (0, 29, 9)
 COMMITTER_ROLE = keccak(b"COMMITTER_ROLE")
 PROVER_ROLE = keccak(b"PROVER_ROLE")
 EXECUTOR_ROLE = keccak(b"EXECUTOR_ROLE")
+REVERTER_ROLE = keccak(b"REVERTER_ROLE")
 
 
 def pack_protocol_version(major: int, minor: int, patch: int) -> int:
@@ -162,7 +163,8 @@ def deploy_zksync_os_l1(
     _call(w3, deployer_key, contract_at(w3, "ZKChain", diamond), "setValidator", timelock, True)
     _call(w3, deployer_key, contract_at(w3, "Bridgehub", bridgehub), "registerChain", chain_id, ctm, diamond)
     timelock_contract = contract_at(w3, "ValidatorTimelock", timelock)
-    for role, account in zip((COMMITTER_ROLE, PROVER_ROLE, EXECUTOR_ROLE), accounts):
+    # The committer also reverts unexecuted commits, as the server does on a restart that cannot build on them.
+    for role, account in zip((COMMITTER_ROLE, PROVER_ROLE, EXECUTOR_ROLE, REVERTER_ROLE), (*accounts, accounts[0])):
         _call(w3, deployer_key, timelock_contract, "grantRole", diamond, role, account)
     return ZkOsL1Deployment(
         bridgehub=bridgehub,
