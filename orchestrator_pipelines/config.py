@@ -87,6 +87,10 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8585", validation_alias=_env("ATLANTIC_SERVICE_URL", "ATLANTIC_SERVICE_URL")
     )
     atlantic_network: str = Field("TESTNET", validation_alias=_env("ATLANTIC_NETWORK", "ATLANTIC_NETWORK"))
+    atlantic_artifacts_base_url: str = Field(
+        "https://storage.googleapis.com/hero-atlantic-bucket",
+        validation_alias=_env("ATLANTIC_ARTIFACTS_BASE_URL", "ATLANTIC_ARTIFACTS_BASE_URL"),
+    )
     sharp_service_url: str = Field("", validation_alias=_env("SHARP_URL", "SHARP_URL"))
     sharp_customer_id: str = Field("", validation_alias=_env("SHARP_CUSTOMER_ID", "SHARP_CUSTOMER_ID"))
     prover_layout: str = Field("dynamic", validation_alias=_env("PROVER_LAYOUT"))

@@ -48,6 +48,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             service_url=settings.sharp_service_url if settings.prover == "sharp" else settings.atlantic_service_url,
             api_key=optional_secret("atlantic_api_key") if settings.prover == "atlantic" else "",
             network=settings.atlantic_network,
+            artifacts_base_url=settings.atlantic_artifacts_base_url,
             layout=settings.prover_layout,
             customer_id=settings.sharp_customer_id,
         ),

@@ -21,6 +21,7 @@ def orchestrator_env(info: dict[str, Any], artifacts_dir: str | Path) -> dict[st
         "ORCHESTRATOR_ETHEREUM_PRIVATE_KEY": info["l1"]["settlement_account"]["private_key"],
         "ORCHESTRATOR_PROVER": "atlantic",
         "ORCHESTRATOR_ATLANTIC_SERVICE_URL": info["prover"]["url"],
+        "ORCHESTRATOR_ATLANTIC_ARTIFACTS_BASE_URL": info["prover"]["url"],
         "ORCHESTRATOR_ATLANTIC_API_KEY": info["prover"]["api_key"],
         "ORCHESTRATOR_SNOS_RUNNER": "devnet",
         "ORCHESTRATOR_ARTIFACT_STORE": "local",

@@ -32,7 +32,12 @@ def prover():
 
 @pytest.fixture
 def client(prover: ProverServer) -> AtlanticClient:
-    return AtlanticClient(prover.url, API_KEY, timeout_s=10)
+    return devnet_client(prover.url)
+
+
+def devnet_client(url: str, api_key: str = API_KEY, **kwargs) -> AtlanticClient:
+    """The Atlantic client pointed at the devnet prover for the API and for the artifacts."""
+    return AtlanticClient(url, api_key, artifacts_base_url=url, timeout_s=10, attempts=1, **kwargs)
 
 
 def wait_for(client: AtlanticClient, query_id: str, until: Callable[[ProofStatus], bool],
@@ -60,7 +65,7 @@ def test_query_walks_received_in_progress_done(fibonacci_pie: Path) -> None:
     # Wide windows (1 s RECEIVED, 1 s IN_PROGRESS) so a loaded machine still sees every state.
     config = ProverConfig(api_key=API_KEY, proving_delay_s=2.0, received_fraction=0.5)
     with ProverServer(config) as server:
-        client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+        client = devnet_client(server.url)
         query_id = client.submit(fibonacci_pie, dedup_id="fib-1", n_steps=1000, layout="dynamic")
         assert client.fetch_proof(query_id) is None
         status, seen = wait_for(client, query_id, finished)
@@ -70,8 +75,9 @@ def test_query_walks_received_in_progress_done(fibonacci_pie: Path) -> None:
     query = status.raw["atlanticQuery"]
     assert query["sharpFactHash"] == FIBONACCI_FACT
     assert query["id"] == query_id
-    assert query["layout"] == "dynamic" and query["declaredJobSize"] in ("S", "M", "L")
-    assert query["cairoVm"] == "rust" and query["result"] == "PROOF_VERIFICATION"
+    assert query["layout"] is None and query["declaredJobSize"] in ("S", "M", "L")
+    assert query["cairoVm"] == "rust" and query["result"] == "PROOF_GENERATION"
+    assert query["sharpProver"] == "stone" and query["isFactMocked"] is False
     assert query["completedAt"] >= query["createdAt"]
     assert proof is not None
     assert json.loads(proof)["fact_hash"] == FIBONACCI_FACT
@@ -89,7 +95,8 @@ def test_same_dedup_id_returns_same_query(prover: ProverServer, client: Atlantic
     answer = requests.post(
         f"{prover.url}/atlantic-query",
         headers={"api-key": API_KEY},
-        data={"declaredJobSize": "S", "result": "PROOF_VERIFICATION", "dedupId": "fact-abc"},
+        data={"declaredJobSize": "S", "result": "PROOF_VERIFICATION", "network": "TESTNET",
+              "cairoVersion": "cairo0", "dedupId": "fact-abc"},
         files={"pieFile": ("pie.zip", pie, "application/zip")},
         timeout=10,
     )
@@ -99,7 +106,7 @@ def test_same_dedup_id_returns_same_query(prover: ProverServer, client: Atlantic
 
 
 def test_missing_or_wrong_api_key_is_a_clear_401(prover: ProverServer, fibonacci_pie: Path) -> None:
-    wrong = AtlanticClient(prover.url, "not-the-key", timeout_s=10)
+    wrong = devnet_client(prover.url, "not-the-key")
     with pytest.raises(OrchestratorError, match=r"Atlantic submit: HTTP 401: invalid api key"):
         wrong.submit(fibonacci_pie, dedup_id="x", n_steps=10, layout="dynamic")
     with pytest.raises(OrchestratorError, match="HTTP 401"):
@@ -141,7 +148,7 @@ def test_failure_rate_is_seeded(fibonacci_pie: Path) -> None:
     def outcomes(seed: int) -> list[str]:
         config = ProverConfig(api_key=API_KEY, proving_delay_s=0.2, failure_rate=0.5, seed=seed)
         with ProverServer(config) as server:
-            client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+            client = devnet_client(server.url)
             ids = [client.submit(fibonacci_pie, dedup_id=f"q{i}", n_steps=10, layout="dynamic") for i in range(8)]
             return [wait_for(client, qid, finished)[0].state for qid in ids]
 
@@ -197,7 +204,7 @@ def test_done_registers_the_pie_fact_on_l1(l1: tuple[str, str], fibonacci_pie: P
     config = ProverConfig(api_key=API_KEY, proving_delay_s=1.5, l1_rpc_url=rpc_url,
                           fact_registry_address=registry, registrar_private_key=FACT_REGISTRAR_ACCOUNT.private_key)
     with ProverServer(config) as server:
-        client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+        client = devnet_client(server.url)
         query_id = client.submit(fibonacci_pie, dedup_id="l1", n_steps=1000, layout="dynamic")
         assert client.status(query_id).state == "pending"
         assert not fact_is_valid(rpc_url, registry, fact)
@@ -215,7 +222,7 @@ def test_registration_failure_fails_the_query(l1: tuple[str, str]) -> None:
     config = ProverConfig(api_key=API_KEY, proving_delay_s=0.3, l1_rpc_url=rpc_url,
                           fact_registry_address=registry, registrar_private_key=not_owner)
     with ProverServer(config) as server:
-        client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+        client = devnet_client(server.url)
         # a PIE whose fact nobody registered yet
         pie = pie_zip_bytes([0x208B7FFF7FFF7FFE], [7, 8, 9], n_steps=100)
         query_id = client.submit(pie, dedup_id="not-owner", n_steps=100, layout="dynamic")
