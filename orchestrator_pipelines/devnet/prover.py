@@ -177,7 +177,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._atlantic_search(query)
         if method == "POST" and path == "/buckets":
             self._require_key(query)
-            request = check_bucket_body(self.headers.get("Content-Type", ""), self._json_body())
+            content_type = self.headers.get("Content-Type", "")
+            body = self._json_body() if "application/json" in content_type.lower() else None
+            request = check_bucket_body(content_type, body)
             bucket = self.service.create_bucket(request)
             return self._send(201, {"atlanticBucket": self.service.bucket_dict(bucket)})
         if method == "POST" and path == "/buckets/close":
@@ -247,8 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _sharp_add(self, query: dict[str, str], *, applicative: bool) -> None:
         _, key = check_sharp_params(query)
-        encoded, children = check_sharp_add(query, self.headers.get("Content-Type", ""), self._json_body(),
-                                            applicative=applicative)
+        content_type = self.headers.get("Content-Type", "")
+        body = self._json_body() if "application/json" in content_type.lower() else None
+        encoded, children = check_sharp_add(query, content_type, body, applicative=applicative)
         try:
             pie = base64.b64decode(encoded, validate=True)
         except ValueError:

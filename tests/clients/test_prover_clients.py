@@ -92,8 +92,7 @@ class _Scripted(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        self.server.bodies.append(self.rfile.read(length) if length else b"")
         self.server.paths.append(self.path)
         self.server.headers.append(dict(self.headers))
         time.sleep(self.server.delay_s)
@@ -118,6 +117,7 @@ class _ScriptedServer(ThreadingHTTPServer):
     delay_s = 0.0
     paths: list[str]
     headers: list[dict[str, str]]
+    bodies: list[bytes]
     script: list[tuple[int, str]]
 
 
@@ -126,6 +126,7 @@ def scripted() -> Iterator[_ScriptedServer]:
     server = _ScriptedServer(("127.0.0.1", 0), _Scripted)
     server.paths = []
     server.headers = []
+    server.bodies = []
     server.script = []
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -219,3 +220,44 @@ def test_madara_default_artifacts_store() -> None:
 def test_atlantic_settings_are_checked_before_any_request(kwargs: dict, message: str) -> None:
     with pytest.raises(OrchestratorError, match=message):
         AtlanticClient("http://api", "k", **kwargs)
+
+
+def test_the_api_key_goes_only_where_the_api_wants_it(scripted: _ScriptedServer) -> None:
+    client = AtlanticClient(_url(scripted), "secret-key", artifacts_base_url=_url(scripted), attempts=1)
+    scripted.status, scripted.body = 200, json.dumps({"atlanticQuery": {"status": "RECEIVED"}})
+    client.status("q")
+    scripted.body = json.dumps({"bucket": {"id": "b", "status": "OPEN"}, "queries": []})
+    client.get_bucket("b")
+    scripted.body = "{}"
+    client.fetch_artifact("q", "da_blob.json")
+    public = [{k.lower(): v for k, v in h.items()} for h in scripted.headers]
+    assert all("api-key" not in h for h in public)
+    scripted.headers.clear()
+    scripted.body = json.dumps({"atlanticBucket": {"id": "b", "status": "OPEN"}})
+    client.create_bucket(external_id="e")
+    client.close_bucket("b")
+    scripted.body = json.dumps({"atlanticQueryId": "q1"})
+    client.submit(b"pie", dedup_id="d", n_steps=1, layout="dynamic", bucket_id="b", bucket_job_index=1)
+    scripted.body = json.dumps({"atlanticQueries": [], "total": 0})
+    client.find_by_dedup_id("d")
+    private = [{k.lower(): v for k, v in h.items()} for h in scripted.headers]
+    assert [h.get("api-key") for h in private] == ["secret-key"] * 4
+    assert "apiKey" not in "".join(scripted.paths)
+
+
+def test_bucket_request_body_is_madaras(scripted: _ScriptedServer) -> None:
+    from orchestrator_pipelines.clients.prover import BucketParams
+
+    scripted.body = json.dumps({"atlanticBucket": {"id": "b1", "status": "OPEN"}})
+    params = BucketParams(chain_id_hex="0x534e5f4d41494e", fee_token_address="0x4718", public_keys=("0xabc",),
+                          mock_proof=True)
+    assert AtlanticClient(_url(scripted), "k", bucket=params).create_bucket(external_id="agg-7") == "b1"
+    assert json.loads(scripted.bodies[0]) == {
+        "externalId": "agg-7",
+        "nodeWidth": None,
+        "aggregatorVersion": "snos_aggregator_0.14.1",
+        "aggregatorParams": {"use_kzg_da": True, "full_output": False, "chain_id_hex": "0x534e5f4d41494e",
+                             "fee_token_address": "0x4718", "public_keys": ["0xabc"]},
+        "mockProof": True,
+    }
+    assert scripted.paths == ["/buckets"]
