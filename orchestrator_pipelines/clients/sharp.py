@@ -99,6 +99,9 @@ class SharpClient:
 
     Job keys are derived from dedup ids (:func:`sharp_job_key`), so submitting
     twice is harmless and :meth:`find_by_dedup_id` needs no look-up table.
+    ``offchain_proof`` applies to direct jobs (Madara's ``SHARP_OFFCHAIN_PROOF``;
+    false: SHARP registers the fact on L1); aggregation children are always
+    off-chain and applicative jobs always on chain, as Madara sends them.
     ``fact_checker`` answers whether a fact is valid on L1; the applicative job
     counts as done only once it says yes.
     """
@@ -114,7 +117,7 @@ class SharpClient:
         user_crt: str | None = None,
         user_key: str | None = None,
         server_crt: str | None = None,
-        offchain_proof: bool = CHILD_OFFCHAIN_PROOF,
+        offchain_proof: bool = False,
         program_hash_function: str = PROGRAM_HASH_FUNCTION,
         fact_checker: Callable[[bytes], bool] | None = None,
         timeout_s: float = 60,
@@ -157,6 +160,12 @@ class SharpClient:
     def submit(self, pie: PieInput, *, dedup_id: str, n_steps: int, layout: str) -> str:
         key = sharp_job_key(dedup_id)
         self._add("add_job", key, pie_bytes(pie), self.offchain_proof, {})
+        return key
+
+    def add_child_job(self, pie: PieInput, *, dedup_id: str) -> str:
+        """``POST add_job`` for an aggregation child: its proof stays off chain."""
+        key = sharp_job_key(dedup_id)
+        self._add("add_job", key, pie_bytes(pie), CHILD_OFFCHAIN_PROOF, {})
         return key
 
     def add_applicative_job(self, pie: PieInput, *, cairo_job_key: str, children_cairo_job_keys: list[str]) -> str:
@@ -223,7 +232,7 @@ class SharpClient:
     def submit_child(self, pie: PieInput, *, aggregation_id: str, index: int, dedup_id: str, n_steps: int) -> str:
         if index < 1:
             raise InvalidInputError(f"child index counts from 1, got {index}")
-        return self.submit(pie, dedup_id=dedup_id, n_steps=n_steps, layout="dynamic")
+        return self.add_child_job(pie, dedup_id=dedup_id)
 
     def child_status(self, job_id: str) -> ProofStatus:
         """A child is done once SHARP validated it (PROCESSED, or IN_PROGRESS with ``validation_done``)."""

@@ -260,8 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
         if existing is not None and existing.api != "sharp":
             raise ApiError(409, f"cairo_job_key {key} is already used")
         if existing is None:
-            self.service.submit("sharp", pie, {"layout": "dynamic", "cairoVersion": "cairo0"}, key, query_id=key,
-                                children=tuple(children))
+            form = {"layout": "dynamic", "cairoVersion": "cairo0", "offchain_proof": query.get("offchain_proof", "false")}
+            self.service.submit("sharp", pie, form, key, query_id=key, children=tuple(children))
         self._send(200, {"code": "JOB_RECEIVED_SUCCESSFULLY"})
 
 

@@ -262,7 +262,9 @@ class ProverService:
             if failed:
                 reason = f"child job {failed[0]} FAILED"
         tx: str | None = None
-        if reason is None and query.bucket_id is None:
+        # Only on-chain proofs register their fact: a bucket child's or an off-chain SHARP job's does not.
+        on_chain = query.bucket_id is None and query.form.get("offchain_proof") != "true"
+        if reason is None and on_chain:
             with self._lock:
                 query.step = "PROOF_VERIFICATION"
             try:
