@@ -364,12 +364,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fact-registry")
     parser.add_argument("--registrar-key-env", default="DEVNET_PROVER_REGISTRAR_KEY")
     parser.add_argument("--data-dir")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM file)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM file)")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS, as SHARP)")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        parser.error("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     config = ProverConfig(
         host=args.host, port=args.port, api_key=args.api_key, proving_delay_s=args.proving_delay,
         failure_rate=args.failure_rate, seed=args.seed, l1_rpc_url=args.l1_rpc_url,
         fact_registry_address=args.fact_registry, registrar_private_key=os.environ.get(args.registrar_key_env) or None,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, tls=tls,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -261,3 +261,13 @@ def test_bucket_request_body_is_madaras(scripted: _ScriptedServer) -> None:
         "mockProof": True,
     }
     assert scripted.paths == ["/buckets"]
+
+
+def test_da_blob_is_read_as_felts_with_a_readable_error() -> None:
+    from orchestrator_pipelines.clients.prover import parse_da_blob
+
+    assert parse_da_blob(b'["0x2", "0x0", 7]', "da_blob.json") == [2, 0, 7]
+    with pytest.raises(OrchestratorError, match=r"da_blob.json of query q\[1\] is not a felt: 'zz'"):
+        parse_da_blob(b'["0x1", "zz"]', "da_blob.json of query q")
+    with pytest.raises(OrchestratorError, match="is not JSON"):
+        parse_da_blob(b"<html>", "da_blob.json")
