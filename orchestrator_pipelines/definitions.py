@@ -8,6 +8,8 @@ the resources only as ``EnvVar`` references.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
@@ -40,42 +42,77 @@ from sensors import (
 )
 
 
+def build_prover_resource(settings: Settings, environ: Mapping[str, str] | None = None) -> ProverResource:
+    """The prover resource from the settings; secrets stay ``EnvVar``s, and only those the prover uses."""
+    environ = os.environ if environ is None else environ
+    secret = lambda name: EnvVar(secret_env_name(name, environ))  # noqa: E731
+    is_set = lambda name: secret_env_name(name, environ) in environ  # noqa: E731
+    common = dict(layout=settings.prover_layout, timeout_s=settings.prover_timeout_s,
+                  fact_registry_address=settings.effective_fact_registry_address)
+    if settings.prover == "sharp":
+        return ProverResource(
+            kind="sharp", service_url=settings.sharp_service_url, customer_id=settings.sharp_customer_id,
+            user_crt=settings.sharp_user_crt, user_key=secret("sharp_user_key") if is_set("sharp_user_key") else "",
+            server_crt=settings.sharp_server_crt, offchain_proof=settings.sharp_offchain_proof,
+            l1_rpc_url=settings.sharp_rpc_node_url or settings.ethereum_rpc_url, **common,
+        )
+    if settings.prover == "mock":
+        return ProverResource(
+            kind="mock", service_url="", l1_rpc_url=settings.ethereum_rpc_url,
+            registrar_private_key=secret("ethereum_private_key") if settings.mock_verifier_address else "",
+            **{**common, "fact_registry_address": settings.mock_verifier_address},
+        )
+    use_file = bool(settings.atlantic_api_key_file) and not is_set("atlantic_api_key")
+    return ProverResource(
+        kind="atlantic", service_url=settings.atlantic_service_url,
+        api_key="" if use_file else secret("atlantic_api_key"), api_key_file=settings.atlantic_api_key_file,
+        network=settings.atlantic_network, result=settings.atlantic_result, cairo_vm=settings.atlantic_cairo_vm,
+        sharp_prover=settings.atlantic_sharp_prover, mock_fact_hash=settings.atlantic_mock_fact_hash,
+        settlement_layer=settings.atlantic_settlement_layer, artifacts_base_url=settings.atlantic_artifacts_base_url,
+        aggregator_version=settings.atlantic_aggregator_version,
+        l1_rpc_url=settings.atlantic_rpc_node_url or settings.ethereum_rpc_url, **common,
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     optional_secret = lambda name: EnvVar(secret_env_name(name))  # noqa: E731
     return {
-        "madara": MadaraRpcResource(rpc_url=settings.madara_rpc_url),
+        "madara": MadaraRpcResource(
+            rpc_url=settings.madara_rpc_url,
+            timeout_s=settings.madara_rpc_timeout_s,
+            read_attempts=settings.madara_read_attempts,
+        ),
         "snos": SnosRunnerResource(
             kind=settings.snos_runner,
-            madara_rpc_url=settings.madara_rpc_url,
+            rpc_url=settings.snos_rpc,
+            backup_rpc_url=settings.snos_rpc_backup_url,
             command=settings.snos_command,
             timeout_s=settings.snos_timeout_s,
+            layout=settings.snos_layout,
             max_blobs=settings.max_blobs,
         ),
-        "prover": ProverResource(
-            kind=settings.prover,
-            service_url=settings.sharp_service_url if settings.prover == "sharp" else settings.atlantic_service_url,
-            api_key=optional_secret("atlantic_api_key") if settings.prover == "atlantic" else "",
-            network=settings.atlantic_network,
-            artifacts_base_url=settings.atlantic_artifacts_base_url,
-            layout=settings.prover_layout,
-            customer_id=settings.sharp_customer_id,
-        ),
+        "prover": build_prover_resource(settings),
         "settlement": SettlementResource(
             rpc_url=settings.ethereum_rpc_url,
             private_key=optional_secret("ethereum_private_key"),
             core_contract_address=settings.core_contract_address,
-            fact_registry_address=settings.fact_registry_address,
+            fact_registry_address=settings.effective_fact_registry_address,
+            operator_address=settings.operator_address,
             confirmations=settings.l1_confirmations,
             max_fee_per_gas_gwei=settings.max_fee_per_gas_gwei,
             max_fee_per_blob_gas_gwei=settings.max_fee_per_blob_gas_gwei,
             tx_timeout_s=settings.l1_tx_timeout_s,
             replace_after_s=settings.l1_replace_after_s,
-            blob_sidecar=settings.blob_sidecar,
+            poll_interval_s=settings.l1_poll_interval_s,
+            max_fee_bumps=settings.l1_max_fee_bumps,
+            state_update_max_fee_wei=settings.l1_state_update_max_fee_wei,
+            base_fee_multiplier=settings.l1_base_fee_multiplier,
+            blob_sidecar=settings.effective_blob_sidecar,
         ),
         "artifacts": ArtifactStoreResource(
             kind=settings.artifact_store,
             local_dir=str(Path(settings.artifacts_dir).resolve()),
-            s3_bucket=settings.s3_bucket,
+            s3_bucket=settings.s3_bucket_name,
             s3_prefix=settings.s3_prefix,
             s3_endpoint_url=settings.s3_endpoint_url,
             region_name=settings.aws_region,
@@ -87,8 +124,12 @@ def build_resources(settings: Settings) -> dict[str, object]:
             min_block=settings.min_block,
             max_block=settings.max_block,
             max_batches_per_tick=settings.max_batches_per_tick,
+            max_blocks_per_tick=settings.max_blocks_per_tick,
             max_unsettled_batches=settings.max_unsettled_batches,
             max_proof_attempts=settings.max_proof_attempts,
+            proof_timeout_s=settings.proof_timeout_s,
+            max_settle_attempts=settings.max_settle_attempts,
+            settle_skip_ahead_per_tick=settings.settle_skip_ahead_per_tick,
             stall_alert_minutes=settings.stall_alert_minutes,
             aggregation=settings.aggregation,
             aggregator_batch_blocks=settings.aggregator_batch_blocks,
@@ -99,7 +140,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             settled_retention_hours=settings.settled_retention_hours,
         ),
         "alerts": AlertsResource(
-            sns_topic_arn=settings.sns_topic_arn,
+            sns_topic=settings.sns_topic_arn or settings.sns_topic_name,
             sns_endpoint_url=settings.s3_endpoint_url,
             region_name=settings.aws_region,
             slack_webhook_url=(

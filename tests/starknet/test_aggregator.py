@@ -182,3 +182,58 @@ def test_real_children_encode_back_to_their_records(which, request):
         assert child.program_hash == program_hash
         assert child.words() == words
     assert bootloader_output(pie.children, pie.aggregated_words) == pie.pie.output
+
+
+def test_devnet_aggregator_program_hash_constants():
+    from orchestrator_pipelines.starknet.aggregator import (
+        AGGREGATOR_BUILTINS,
+        DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH,
+        DEVNET_AGGREGATOR_PROGRAM,
+        DEVNET_AGGREGATOR_PROGRAM_HASH,
+    )
+    from orchestrator_pipelines.starknet.facts import program_hash
+
+    assert program_hash(DEVNET_AGGREGATOR_PROGRAM, AGGREGATOR_BUILTINS) == DEVNET_AGGREGATOR_PROGRAM_HASH
+    assert prefixed_aggregator_program_hash(DEVNET_AGGREGATOR_PROGRAM_HASH) == DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH
+
+
+def test_devnet_aggregate_of_real_children_gives_the_real_output(local):
+    from orchestrator_pipelines.starknet.aggregator import (
+        DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH,
+        aggregator_fact_of_pie,
+        devnet_aggregate,
+    )
+
+    params = {"use_kzg_da": True, "full_output": False, "public_keys": []}
+    run = devnet_aggregate(
+        [c.words() for c in local.children], params, child_program_hash=local.children[0].program_hash
+    )
+    assert run.output == local.aggregated_words
+    assert run.da_segment == rebuild_da_segment(local.children)
+    assert run.prefixed_program_hash == DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH
+    assert run.fact == aggregator_fact(DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH, local.aggregated_words)
+    assert aggregator_fact_of_pie(run.cairo_pie) == run.fact
+    opening = open_segment_against_output(parse_os_output(run.output), run.da_segment)
+    assert opening.x0 == local.aggregated.kzg.x0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"use_kzg_da": False}, "only use_kzg_da = true"),
+        ({"full_output": True}, "only use_kzg_da = true"),
+        ({"public_keys": ["0x1"]}, "encrypted DA"),
+    ],
+)
+def test_devnet_aggregate_refuses_what_it_cannot_reproduce(local, params, message):
+    from orchestrator_pipelines.starknet.aggregator import devnet_aggregate
+
+    with pytest.raises(InvalidInputError, match=message):
+        devnet_aggregate([c.words() for c in local.children], params)
+
+
+def test_devnet_aggregate_names_a_bad_child():
+    from orchestrator_pipelines.starknet.aggregator import devnet_aggregate
+
+    with pytest.raises(InvalidInputError, match="child 1:"):
+        devnet_aggregate([[1, 2, 3]], {})
