@@ -209,3 +209,29 @@ def test_bucket_children_are_proven_but_only_the_aggregation_fact_is_registered(
             tx = client.query(aggregation.id)["atlanticQuery"]["transactionId"]
         assert on_l1(fact) and tx.startswith("0x")
         assert not on_l1(child_fact)
+
+
+def test_a_bucket_of_real_children_gives_the_real_aggregators_da_segment(vectors_dir: Path) -> None:
+    """The devnet prover's default aggregator over the children of a real aggregation (blocks 309146..309148).
+
+    Each child is submitted as its own PIE; on close the bucket's ``da_blob.json``
+    and the KZG part of the aggregated output are those the real aggregator committed to.
+    """
+    from orchestrator_pipelines.starknet.aggregator import AggregatorPie
+    from orchestrator_pipelines.starknet.os_output import parse_os_output
+
+    real = AggregatorPie.from_zip(vectors_dir / "aggregator" / "309146_309148" / "local_aggregator_pie.zip")
+    with ProverServer(ProverConfig(api_key=API_KEY, proving_delay_s=0.1)) as server:
+        client = atlantic(server.url)
+        bucket_id = client.open_aggregation(external_id="309146-309148")
+        for index, child in enumerate(real.children, start=1):
+            client.submit_child(pie_zip_bytes(PROGRAM, child.words(), n_steps=1000), aggregation_id=bucket_id,
+                                index=index, dedup_id=f"real-{index}", n_steps=1000)
+        client.close_aggregation(bucket_id)
+        status, _ = wait_bucket(client, bucket_id, deadline_s=120)
+        assert status.state == "done", status.detail
+        artifacts = client.aggregation_artifacts(bucket_id)
+    output = parse_os_output(AggregatorPie.from_zip(artifacts.cairo_pie).aggregated_words)
+    assert (output.kzg.x0, output.kzg.commitments) == (real.aggregated.kzg.x0, real.aggregated.kzg.commitments)
+    assert (output.new_block_number, output.final_root) == (real.aggregated.new_block_number, real.aggregated.final_root)
+    assert len(artifacts.da_segment) > 0
