@@ -552,7 +552,8 @@ def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Nam
         settings = load_settings(env)
         madara = MadaraClient(settings.madara_rpc_url)
         snos = DevnetSnosRunner(settings.madara_rpc_url, max_blobs=settings.max_blobs)
-        prover = AtlanticClient(settings.atlantic_service_url, env["ORCHESTRATOR_ATLANTIC_API_KEY"], network=settings.atlantic_network)
+        prover = AtlanticClient(settings.atlantic_service_url, env["ORCHESTRATOR_ATLANTIC_API_KEY"], network=settings.atlantic_network,
+                                artifacts_base_url=settings.atlantic_artifacts_base_url)
         chain = settlement_client(settings, env["ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"])
         clock = StageClock()
         settled_at: dict[tuple[int, int], float] = {}

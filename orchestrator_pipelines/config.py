@@ -278,7 +278,13 @@ class Settings(BaseSettings):
     )
     atlantic_artifacts_base_url: str = _f(
         ATLANTIC_ARTIFACTS_BASE_URL, "ATLANTIC_ARTIFACTS_BASE_URL", "ATLANTIC_ARTIFACTS_BASE_URL",
-        doc="where Atlantic publishes a finished query's proof (`{base}/queries/{id}/proof.json`)",
+        doc="where Atlantic publishes a query's artifacts (`{base}/queries/{id}/proof.json`, a bucket's `pie.cairo0.zip` and `da_blob.json`)",
+    )
+    atlantic_aggregator_version: Literal[
+        "snos_aggregator_0.13.2", "snos_aggregator_0.13.3", "snos_aggregator_0.14.1"
+    ] = _f(
+        "snos_aggregator_0.14.1", "ATLANTIC_AGGREGATOR_VERSION",
+        doc="aggregator program of an Atlantic bucket (`aggregatorVersion`)",
     )
     atlantic_mock_fact_hash: bool = _f(
         False, "ATLANTIC_MOCK_FACT_HASH", "ATLANTIC_MOCK_FACT_HASH", doc="ask Atlantic for a mocked fact (`mockFactHash`)"

@@ -8,6 +8,8 @@ the resources only as ``EnvVar`` references.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
@@ -40,6 +42,38 @@ from sensors import (
 )
 
 
+def build_prover_resource(settings: Settings, environ: Mapping[str, str] | None = None) -> ProverResource:
+    """The prover resource from the settings; secrets stay ``EnvVar``s, and only those the prover uses."""
+    environ = os.environ if environ is None else environ
+    secret = lambda name: EnvVar(secret_env_name(name, environ))  # noqa: E731
+    is_set = lambda name: secret_env_name(name, environ) in environ  # noqa: E731
+    common = dict(layout=settings.prover_layout, timeout_s=settings.prover_timeout_s,
+                  fact_registry_address=settings.effective_fact_registry_address)
+    if settings.prover == "sharp":
+        return ProverResource(
+            kind="sharp", service_url=settings.sharp_service_url, customer_id=settings.sharp_customer_id,
+            user_crt=settings.sharp_user_crt, user_key=secret("sharp_user_key") if is_set("sharp_user_key") else "",
+            server_crt=settings.sharp_server_crt, offchain_proof=settings.sharp_offchain_proof,
+            l1_rpc_url=settings.sharp_rpc_node_url or settings.ethereum_rpc_url, **common,
+        )
+    if settings.prover == "mock":
+        return ProverResource(
+            kind="mock", service_url="", l1_rpc_url=settings.ethereum_rpc_url,
+            registrar_private_key=secret("ethereum_private_key") if settings.mock_verifier_address else "",
+            **{**common, "fact_registry_address": settings.mock_verifier_address},
+        )
+    use_file = bool(settings.atlantic_api_key_file) and not is_set("atlantic_api_key")
+    return ProverResource(
+        kind="atlantic", service_url=settings.atlantic_service_url,
+        api_key="" if use_file else secret("atlantic_api_key"), api_key_file=settings.atlantic_api_key_file,
+        network=settings.atlantic_network, result=settings.atlantic_result, cairo_vm=settings.atlantic_cairo_vm,
+        sharp_prover=settings.atlantic_sharp_prover, mock_fact_hash=settings.atlantic_mock_fact_hash,
+        settlement_layer=settings.atlantic_settlement_layer, artifacts_base_url=settings.atlantic_artifacts_base_url,
+        aggregator_version=settings.atlantic_aggregator_version,
+        l1_rpc_url=settings.atlantic_rpc_node_url or settings.ethereum_rpc_url, **common,
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     optional_secret = lambda name: EnvVar(secret_env_name(name))  # noqa: E731
     return {
@@ -57,14 +91,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             layout=settings.snos_layout,
             max_blobs=settings.max_blobs,
         ),
-        "prover": ProverResource(
-            kind=settings.prover,
-            service_url=settings.sharp_service_url if settings.prover == "sharp" else settings.atlantic_service_url,
-            api_key=optional_secret("atlantic_api_key") if settings.prover == "atlantic" else "",
-            network=settings.atlantic_network,
-            layout=settings.prover_layout,
-            customer_id=settings.sharp_customer_id,
-        ),
+        "prover": build_prover_resource(settings),
         "settlement": SettlementResource(
             rpc_url=settings.ethereum_rpc_url,
             private_key=optional_secret("ethereum_private_key"),

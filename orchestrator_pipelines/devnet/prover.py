@@ -3,32 +3,40 @@
 The orchestrator's prover clients talk to this server exactly as they talk to the
 real services, so the whole proof path (submit, poll, fetch, fact valid on L1) runs
 on a laptop. Nothing is proven: a query "proves" by waiting ``proving_delay_s``;
-what is real is the fact, computed from the uploaded Cairo PIE, and its
-registration on the devnet fact registry when the query turns DONE, which is
-what the core contract checks before accepting a state update.
+what is real is the fact, computed from the uploaded Cairo PIE (or, for a
+bucket, from the devnet aggregator's output), and its registration on the
+devnet fact registry, which is what the core contract checks before accepting
+a state update. Requests are checked field by field as the real service checks
+them (``devnet/prover_checks.py``), so a test against this server proves the
+requests the orchestrator sends.
 
-Atlantic subset (paths and JSON shapes of the real API, as the Madara
-orchestrator's ``atlantic-service`` client uses them):
+Atlantic (paths and JSON shapes of the hosted API, as the Madara orchestrator's
+``atlantic-service`` client uses them):
 
 - ``POST /atlantic-query`` multipart form (``pieFile``, ``declaredJobSize``,
-  ``result``, ``layout``, ``cairoVm``, ``cairoVersion``, ``network``, ``dedupId``,
-  ...) -> 201 ``{"atlanticQueryId": id}``. A second submission with a dedupId
-  that names a live (not FAILED) query answers 409
-  ``{"message": "ATLANTIC_QUERY_WITH_DEDUP_ID_ALREADY_EXISTS", "atlanticQueryId": id}``,
-  as the real service does; a dedupId whose query FAILED may be submitted again,
-  so a pipeline can retry a failed proof under the same id.
+  ``result``, ``network``, ``cairoVersion``, ``cairoVm``, ``sharpProver``,
+  ``mockFactHash``, ``layout``, ``dedupId``, ``externalId``, ``bucketId``,
+  ``bucketJobIndex``) -> 201 ``{"atlanticQueryId": id}``. A dedupId naming a
+  live (not FAILED) query answers 409
+  ``{"message": "ATLANTIC_QUERY_WITH_DEDUP_ID_ALREADY_EXISTS", "atlanticQueryId": id}``.
 - ``GET /atlantic-query/{id}`` -> ``{"atlanticQuery": {...}, "metadataUrls": [...]}``.
-- ``GET /atlantic-query-by-dedup-id?dedupId=...`` (or ``/atlantic-query-by-dedup-id/{dedupId}``).
-- ``GET /queries/{id}/proof.json`` and ``/queries/{id}/metadata.json`` once DONE.
+- ``GET /atlantic-queries?search=&limit=&network=`` -> ``{"atlanticQueries": [...], "total": n}``.
+- ``POST /buckets`` (JSON) -> 201 ``{"atlanticBucket": {...}}``;
+  ``POST /buckets/close?bucketId=`` -> ``{"atlanticBucket": {...}}``;
+  ``GET /buckets/{id}`` -> ``{"bucket": {...}, "queries": [...]}``.
+- Artifacts, as object storage serves them (point ``ATLANTIC_ARTIFACTS_BASE_URL``
+  here): ``GET /queries/{id}/proof.json``, ``metadata.json``, and for a bucket's
+  aggregation query ``pie.cairo0.zip`` and ``da_blob.json``.
 - ``GET /is-alive`` (and ``/health``).
 
-Submissions and look-ups by dedup id need the API key, in the ``api-key`` header
-or the ``apiKey`` query parameter (401 otherwise); status and artifact reads are
-open, as in the real API.
+Submissions, bucket creation and closing, and the look-up need the API key in
+the ``api-key`` header (or the ``apiKey`` query parameter; 401 otherwise);
+status, bucket reads and artifacts are open, as in the real API.
 
-SHARP gateway subset (``/add_job``, ``/get_status``, ``/get_proof``,
-``/is_alive``, optionally under ``/v1/gateway``) shares the same query store and
-life cycle, keyed by the client's ``cairo_job_key``.
+SHARP gateway (``/add_job``, ``/add_applicative_job``, ``/get_status``,
+``/get_proof``, ``/is_alive``, optionally under ``/v1/gateway``) shares the
+same store and life cycle, keyed by the client's ``cairo_job_key``. Serve it
+over mutual TLS with ``ProverConfig.tls`` (:class:`TlsConfig`).
 
 Devnet controls: ``POST /_devnet/fail-next?count=N`` (API key required) makes the
 next N submitted queries end FAILED.
@@ -42,6 +50,7 @@ import email.policy
 import json
 import os
 import signal
+import ssl
 import tempfile
 import threading
 from http import HTTPStatus
@@ -50,11 +59,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from orchestrator_pipelines.devnet.prover_queries import ApiError, ProverConfig, ProverService
+from orchestrator_pipelines.clients.atlantic import DEDUP_EXISTS_MESSAGE
+from orchestrator_pipelines.devnet.prover_checks import (
+    check_bucket_body,
+    check_query_form,
+    check_sharp_add,
+    check_sharp_params,
+)
+from orchestrator_pipelines.devnet.prover_errors import ApiError
+from orchestrator_pipelines.devnet.prover_queries import ProverConfig, ProverService, TlsConfig
 
-__all__ = ["DEDUP_EXISTS_MESSAGE", "ProverConfig", "ProverServer", "ProverService", "main"]
+__all__ = ["DEDUP_EXISTS_MESSAGE", "ProverConfig", "ProverServer", "ProverService", "TlsConfig", "main"]
 
-DEDUP_EXISTS_MESSAGE = "ATLANTIC_QUERY_WITH_DEDUP_ID_ALREADY_EXISTS"
 SHARP_PREFIX = "/v1/gateway"
 
 
@@ -64,7 +80,7 @@ SHARP_PREFIX = "/v1/gateway"
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, bytes]]:
     """Split a multipart/form-data body into text fields and file fields."""
     if "multipart/form-data" not in content_type.lower():
-        raise ApiError(400, "expected a multipart/form-data body")
+        raise ApiError(415, "Content-Type must be multipart/form-data")
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     fields: dict[str, str] = {}
@@ -157,21 +173,30 @@ class _Handler(BaseHTTPRequestHandler):
             if found is None or found.api != "atlantic":
                 raise ApiError(404, f"atlantic query {parts[1]} not found")
             return self._send(200, self.service.atlantic_view(found, self._base_url))
-        if method == "GET" and parts and parts[0] == "atlantic-query-by-dedup-id" and len(parts) <= 2:
+        if method == "GET" and path == "/atlantic-queries":
+            return self._atlantic_search(query)
+        if method == "POST" and path == "/buckets":
             self._require_key(query)
-            dedup = parts[1] if len(parts) == 2 else query.get("dedupId", "")
-            found = self.service.by_dedup(dedup) if dedup else None
-            if found is None or found.api != "atlantic":
-                raise ApiError(404, f"no atlantic query with dedupId {dedup!r}")
-            return self._send(200, self.service.atlantic_view(found, self._base_url))
-        if method == "GET" and len(parts) == 3 and parts[0] == "queries" and parts[2] in ("proof.json", "metadata.json"):
+            content_type = self.headers.get("Content-Type", "")
+            body = self._json_body() if "application/json" in content_type.lower() else None
+            request = check_bucket_body(content_type, body)
+            bucket = self.service.create_bucket(request)
+            return self._send(201, {"atlanticBucket": self.service.bucket_dict(bucket)})
+        if method == "POST" and path == "/buckets/close":
+            self._require_key(query)
+            bucket_id = query.get("bucketId", "")
+            if not bucket_id:
+                raise ApiError(400, "bucketId is required")
+            bucket = self.service.close_bucket(bucket_id)
+            return self._send(200, {"atlanticBucket": self.service.bucket_dict(bucket)})
+        if method == "GET" and len(parts) == 2 and parts[0] == "buckets":
+            return self._send(200, self.service.bucket_view(self.service.bucket(parts[1])))
+        if method == "GET" and len(parts) == 3 and parts[0] == "queries":
             found = self.service.get(parts[1])
-            doc = None
-            if found is not None:
-                doc = (self.service.proof_document if parts[2] == "proof.json" else self.service.metadata_document)(found)
-            if doc is None:
+            artifact = self.service.artifact(found, parts[2]) if found is not None else None
+            if artifact is None:
                 raise ApiError(404, f"{parts[2]} of query {parts[1]} is not available")
-            return self._send(200, doc)
+            return self._send(200, artifact[0], artifact[1])
         if method == "POST" and path == "/_devnet/fail-next":
             self._require_key(query)
             try:
@@ -179,64 +204,64 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise ApiError(400, "count must be an integer") from None
             return self._send(200, {"failNext": self.service.fail_next(count)})
-        if method == "POST" and path == "/add_job":
-            return self._sharp_add_job(query)
+        if method == "POST" and path in ("/add_job", "/add_applicative_job"):
+            return self._sharp_add(query, applicative=path == "/add_applicative_job")
         if method == "GET" and path == "/get_status":
-            self._sharp_customer(query)
-            found = self.service.get(self._sharp_key(query))
+            _, key = check_sharp_params(query)
+            found = self.service.get(key)
             return self._send(200, self.service.sharp_status(found if found and found.api == "sharp" else None))
         if method == "GET" and path == "/get_proof":
-            self._sharp_customer(query)
-            found = self.service.get(self._sharp_key(query))
+            _, key = check_sharp_params(query)
+            found = self.service.get(key)
             doc = self.service.proof_document(found) if found and found.api == "sharp" else None
             if doc is None:
                 raise ApiError(404, "proof not available")
             return self._send(200, doc)
-        raise ApiError(404, f"no route for {method} {path}")
+        raise ApiError(404, f"Cannot {method} {path}")
+
+    def _json_body(self) -> Any:
+        try:
+            return json.loads(self._body() or b"null")
+        except ValueError:
+            raise ApiError(400, "body is not valid JSON") from None
 
     def _atlantic_submit(self, query: dict[str, str]) -> None:
         self._require_key(query)
         fields, files = _parse_multipart(self.headers.get("Content-Type", ""), self._body())
-        pie = files.get("pieFile")
-        if pie is None:
-            raise ApiError(400, "pieFile is required")
-        for name in ("declaredJobSize", "result"):
-            if not fields.get(name):
-                raise ApiError(400, f"{name} is required")
-        if fields["declaredJobSize"] not in ("S", "M", "L"):
-            raise ApiError(400, f"declaredJobSize must be S, M or L, got {fields['declaredJobSize']!r}")
+        index = check_query_form(fields, files)
         dedup = fields.get("dedupId") or None
-        stored, created = self.service.submit("atlantic", pie, fields, dedup)
+        stored, created = self.service.submit("atlantic", files["pieFile"], fields, dedup, bucket_index=index)
         if not created:
             raise ApiError(409, DEDUP_EXISTS_MESSAGE, {"atlanticQueryId": stored.id})
         self._send(201, {"atlanticQueryId": stored.id})
 
-    def _sharp_customer(self, query: dict[str, str]) -> str:
-        customer = query.get("customer_id", "")
-        if not customer:
-            raise ApiError(400, "customer_id is required")
-        return customer
-
-    def _sharp_key(self, query: dict[str, str]) -> str:
-        key = query.get("cairo_job_key", "")
-        if not key:
-            raise ApiError(400, "cairo_job_key is required")
-        return key
-
-    def _sharp_add_job(self, query: dict[str, str]) -> None:
-        self._sharp_customer(query)
-        key = self._sharp_key(query)
+    def _atlantic_search(self, query: dict[str, str]) -> None:
+        self._require_key(query)
         try:
-            body = json.loads(self._body() or b"{}")
-            encoded = body["cairo_pie_encoded"]
+            limit = int(query.get("limit", "20"))
+        except ValueError:
+            raise ApiError(400, "limit must be an integer number") from None
+        if not 1 <= limit <= 100:
+            raise ApiError(400, "limit must be within 1..100")
+        found = self.service.search(query.get("search", ""), query.get("network"), limit)
+        views = [self.service.atlantic_view(q, self._base_url)["atlanticQuery"] for q in found]
+        self._send(200, {"atlanticQueries": views, "total": len(views)})
+
+    def _sharp_add(self, query: dict[str, str], *, applicative: bool) -> None:
+        _, key = check_sharp_params(query)
+        content_type = self.headers.get("Content-Type", "")
+        body = self._json_body() if "application/json" in content_type.lower() else None
+        encoded, children = check_sharp_add(query, content_type, body, applicative=applicative)
+        try:
             pie = base64.b64decode(encoded, validate=True)
-        except (ValueError, KeyError, TypeError):
-            raise ApiError(400, "body must be JSON with a base64 cairo_pie_encoded field") from None
+        except ValueError:
+            raise ApiError(400, "cairo_pie_encoded is not base64") from None
         existing = self.service.get(key)
         if existing is not None and existing.api != "sharp":
             raise ApiError(409, f"cairo_job_key {key} is already used")
         if existing is None:
-            self.service.submit("sharp", pie, {"layout": "dynamic", "cairoVersion": "cairo0"}, key, query_id=key)
+            form = {"layout": "dynamic", "cairoVersion": "cairo0", "offchain_proof": query.get("offchain_proof", "false")}
+            self.service.submit("sharp", pie, form, key, query_id=key, children=tuple(children))
         self._send(200, {"code": "JOB_RECEIVED_SUCCESSFULLY"})
 
 
@@ -248,7 +273,20 @@ class _HttpServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.service = service
         host, port = self.server_address[:2]
-        self.base_url = f"http://{host}:{port}"
+        tls = service.config.tls
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+            if tls.client_ca_file:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(tls.client_ca_file)
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+            scheme = "https"
+        self.base_url = f"{scheme}://{tls.host_name if tls and tls.host_name else host}:{port}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # a refused TLS handshake is not news
+        return
 
 
 class ProverServer:
@@ -326,12 +364,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fact-registry")
     parser.add_argument("--registrar-key-env", default="DEVNET_PROVER_REGISTRAR_KEY")
     parser.add_argument("--data-dir")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM file)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM file)")
+    parser.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS, as SHARP)")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_client_ca and not args.tls_cert):
+        parser.error("--tls-cert and --tls-key go together, and --tls-client-ca needs them")
+    tls = TlsConfig(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     config = ProverConfig(
         host=args.host, port=args.port, api_key=args.api_key, proving_delay_s=args.proving_delay,
         failure_rate=args.failure_rate, seed=args.seed, l1_rpc_url=args.l1_rpc_url,
         fact_registry_address=args.fact_registry, registrar_private_key=os.environ.get(args.registrar_key_env) or None,
-        data_dir=args.data_dir,
+        data_dir=args.data_dir, tls=tls,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

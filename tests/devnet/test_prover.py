@@ -32,7 +32,12 @@ def prover():
 
 @pytest.fixture
 def client(prover: ProverServer) -> AtlanticClient:
-    return AtlanticClient(prover.url, API_KEY, timeout_s=10)
+    return devnet_client(prover.url)
+
+
+def devnet_client(url: str, api_key: str = API_KEY, **kwargs) -> AtlanticClient:
+    """The Atlantic client pointed at the devnet prover for the API and for the artifacts."""
+    return AtlanticClient(url, api_key, artifacts_base_url=url, timeout_s=10, attempts=1, **kwargs)
 
 
 def wait_for(client: AtlanticClient, query_id: str, until: Callable[[ProofStatus], bool],
@@ -60,7 +65,7 @@ def test_query_walks_received_in_progress_done(fibonacci_pie: Path) -> None:
     # Wide windows (1 s RECEIVED, 1 s IN_PROGRESS) so a loaded machine still sees every state.
     config = ProverConfig(api_key=API_KEY, proving_delay_s=2.0, received_fraction=0.5)
     with ProverServer(config) as server:
-        client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+        client = devnet_client(server.url)
         query_id = client.submit(fibonacci_pie, dedup_id="fib-1", n_steps=1000, layout="dynamic")
         assert client.fetch_proof(query_id) is None
         status, seen = wait_for(client, query_id, finished)
@@ -70,8 +75,9 @@ def test_query_walks_received_in_progress_done(fibonacci_pie: Path) -> None:
     query = status.raw["atlanticQuery"]
     assert query["sharpFactHash"] == FIBONACCI_FACT
     assert query["id"] == query_id
-    assert query["layout"] == "dynamic" and query["declaredJobSize"] in ("S", "M", "L")
-    assert query["cairoVm"] == "rust" and query["result"] == "PROOF_VERIFICATION"
+    assert query["layout"] is None and query["declaredJobSize"] in ("S", "M", "L")
+    assert query["cairoVm"] == "rust" and query["result"] == "PROOF_GENERATION"
+    assert query["sharpProver"] == "stone" and query["isFactMocked"] is False
     assert query["completedAt"] >= query["createdAt"]
     assert proof is not None
     assert json.loads(proof)["fact_hash"] == FIBONACCI_FACT
@@ -89,7 +95,8 @@ def test_same_dedup_id_returns_same_query(prover: ProverServer, client: Atlantic
     answer = requests.post(
         f"{prover.url}/atlantic-query",
         headers={"api-key": API_KEY},
-        data={"declaredJobSize": "S", "result": "PROOF_VERIFICATION", "dedupId": "fact-abc"},
+        data={"declaredJobSize": "S", "result": "PROOF_VERIFICATION", "network": "TESTNET",
+              "cairoVersion": "cairo0", "dedupId": "fact-abc"},
         files={"pieFile": ("pie.zip", pie, "application/zip")},
         timeout=10,
     )
@@ -99,7 +106,7 @@ def test_same_dedup_id_returns_same_query(prover: ProverServer, client: Atlantic
 
 
 def test_missing_or_wrong_api_key_is_a_clear_401(prover: ProverServer, fibonacci_pie: Path) -> None:
-    wrong = AtlanticClient(prover.url, "not-the-key", timeout_s=10)
+    wrong = devnet_client(prover.url, "not-the-key")
     with pytest.raises(OrchestratorError, match=r"Atlantic submit: HTTP 401: invalid api key"):
         wrong.submit(fibonacci_pie, dedup_id="x", n_steps=10, layout="dynamic")
     with pytest.raises(OrchestratorError, match="HTTP 401"):
@@ -141,7 +148,7 @@ def test_failure_rate_is_seeded(fibonacci_pie: Path) -> None:
     def outcomes(seed: int) -> list[str]:
         config = ProverConfig(api_key=API_KEY, proving_delay_s=0.2, failure_rate=0.5, seed=seed)
         with ProverServer(config) as server:
-            client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+            client = devnet_client(server.url)
             ids = [client.submit(fibonacci_pie, dedup_id=f"q{i}", n_steps=10, layout="dynamic") for i in range(8)]
             return [wait_for(client, qid, finished)[0].state for qid in ids]
 
@@ -197,7 +204,7 @@ def test_done_registers_the_pie_fact_on_l1(l1: tuple[str, str], fibonacci_pie: P
     config = ProverConfig(api_key=API_KEY, proving_delay_s=1.5, l1_rpc_url=rpc_url,
                           fact_registry_address=registry, registrar_private_key=FACT_REGISTRAR_ACCOUNT.private_key)
     with ProverServer(config) as server:
-        client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+        client = devnet_client(server.url)
         query_id = client.submit(fibonacci_pie, dedup_id="l1", n_steps=1000, layout="dynamic")
         assert client.status(query_id).state == "pending"
         assert not fact_is_valid(rpc_url, registry, fact)
@@ -215,7 +222,7 @@ def test_registration_failure_fails_the_query(l1: tuple[str, str]) -> None:
     config = ProverConfig(api_key=API_KEY, proving_delay_s=0.3, l1_rpc_url=rpc_url,
                           fact_registry_address=registry, registrar_private_key=not_owner)
     with ProverServer(config) as server:
-        client = AtlanticClient(server.url, API_KEY, timeout_s=10)
+        client = devnet_client(server.url)
         # a PIE whose fact nobody registered yet
         pie = pie_zip_bytes([0x208B7FFF7FFF7FFE], [7, 8, 9], n_steps=100)
         query_id = client.submit(pie, dedup_id="not-owner", n_steps=100, layout="dynamic")
@@ -272,3 +279,106 @@ def test_config_is_checked(kwargs: dict, message: str) -> None:
 
     with pytest.raises(InvalidInputError, match=message):
         ProverConfig(**kwargs)
+
+
+# ---- what the devnet prover refuses, field by field, as the hosted API does ----------------------
+
+GOOD_FORM = {"declaredJobSize": "S", "result": "PROOF_GENERATION", "network": "TESTNET", "cairoVersion": "cairo0",
+             "cairoVm": "rust", "sharpProver": "stone", "mockFactHash": "false", "dedupId": "checked"}
+
+
+def refusal(response: requests.Response) -> tuple[int, str]:
+    body = response.json()
+    assert body["statusCode"] == response.status_code and body["error"] and body["message"]
+    return response.status_code, body["message"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"declaredJobSize": None}, 400, "declaredJobSize is required"),
+        ({"declaredJobSize": "XL"}, 400, "declaredJobSize must be one of the following values: S, M, L"),
+        ({"result": None}, 400, "result is required"),
+        ({"result": "PROOF_VERIFICATON"}, 400, "result must be one of the following values: TRACE_GENERATION, "),
+        ({"network": None}, 400, "network is required"),
+        ({"network": "SEPOLIA"}, 400, "network must be one of the following values: MAINNET, TESTNET"),
+        ({"cairoVersion": None}, 400, "cairoVersion is required"),
+        ({"cairoVersion": "cairo2"}, 400, "cairoVersion must be one of the following values: cairo0, cairo1"),
+        ({"cairoVm": "java"}, 400, "cairoVm must be one of the following values: rust, python"),
+        ({"sharpProver": "plonky3"}, 400, "sharpProver must be one of the following values: stone, stwo"),
+        ({"mockFactHash": "yes"}, 400, "mockFactHash must be one of the following values: true, false"),
+        ({"layout": "huge"}, 400, "layout must be one of the following values: plain, "),
+        ({"bucketJobIndex": "1"}, 400, "bucketJobIndex is only allowed together with bucketId"),
+        ({"bucketId": "b", "bucketJobIndex": "0"}, 400, "bucketJobIndex must not be less than 1"),
+        ({"bucketId": "b", "bucketJobIndex": "first"}, 400, "bucketJobIndex must be an integer number"),
+        ({"bucketId": "b"}, 400, "bucketJobIndex is required when bucketId is given"),
+    ],
+)
+def test_a_query_form_is_checked_field_by_field(prover: ProverServer, fibonacci_pie: Path, change: dict,
+                                                status: int, message: str) -> None:
+    form = {k: v for k, v in {**GOOD_FORM, **change}.items() if v is not None}
+    answer = requests.post(f"{prover.url}/atlantic-query", headers={"api-key": API_KEY}, data=form,
+                           files={"pieFile": ("pie.zip", fibonacci_pie.read_bytes(), "application/zip")}, timeout=10)
+    got_status, got_message = refusal(answer)
+    assert got_status == status and got_message.startswith(message)
+
+
+def test_the_query_form_must_be_multipart_with_a_pie(prover: ProverServer) -> None:
+    as_json = requests.post(f"{prover.url}/atlantic-query", headers={"api-key": API_KEY}, json=GOOD_FORM, timeout=10)
+    assert refusal(as_json) == (415, "Content-Type must be multipart/form-data")
+    no_pie = requests.post(f"{prover.url}/atlantic-query", headers={"api-key": API_KEY}, data=GOOD_FORM,
+                           files={"other": ("x", b"x")}, timeout=10)
+    assert refusal(no_pie) == (400, "pieFile is required")
+    keyless = requests.post(f"{prover.url}/atlantic-query", data=GOOD_FORM, files={"pieFile": ("p", b"x")}, timeout=10)
+    assert refusal(keyless) == (401, "missing api key")
+
+
+GOOD_BUCKET = {"externalId": "agg-1", "nodeWidth": None, "aggregatorVersion": "snos_aggregator_0.14.1",
+               "aggregatorParams": {"use_kzg_da": True, "full_output": False, "chain_id_hex": "0x534e"},
+               "mockProof": False}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"aggregatorVersion": None}, "aggregatorVersion is required"),
+        ({"aggregatorVersion": "snos_aggregator_0.15"}, "aggregatorVersion must be one of the following values: "),
+        ({"mockProof": "false"}, "mockProof must be a boolean value"),
+        ({"aggregatorParams": None}, "aggregatorParams is required"),
+        ({"aggregatorParams": {"full_output": False}}, "aggregatorParams.use_kzg_da must be a boolean value"),
+        ({"aggregatorParams": {"use_kzg_da": True, "full_output": False, "chain_id_hex": "SN_SEPOLIA"}},
+         "aggregatorParams.chain_id_hex must be a 0x-prefixed hex string"),
+        ({"aggregatorVersion": "snos_aggregator_0.13.3",
+          "aggregatorParams": {"use_kzg_da": True, "full_output": False, "public_keys": ["0x1"]}},
+         "aggregatorParams.public_keys needs aggregatorVersion snos_aggregator_0.14.1"),
+        ({"nodeWidth": "wide"}, "nodeWidth must be a positive integer string"),
+    ],
+)
+def test_a_bucket_request_is_checked_field_by_field(prover: ProverServer, change: dict, message: str) -> None:
+    body = {k: v for k, v in {**GOOD_BUCKET, **change}.items() if v is not None or k == "nodeWidth"}
+    answer = requests.post(f"{prover.url}/buckets", headers={"api-key": API_KEY}, json=body, timeout=10)
+    status, got = refusal(answer)
+    assert status == 400 and got.startswith(message)
+
+
+def test_a_bucket_request_needs_json_and_the_key(prover: ProverServer) -> None:
+    as_form = requests.post(f"{prover.url}/buckets", headers={"api-key": API_KEY}, data={"mockProof": "false"}, timeout=10)
+    assert refusal(as_form) == (415, "Content-Type must be application/json")
+    keyless = requests.post(f"{prover.url}/buckets", json=GOOD_BUCKET, timeout=10)
+    assert refusal(keyless) == (401, "missing api key")
+    created = requests.post(f"{prover.url}/buckets", headers={"api-key": API_KEY}, json=GOOD_BUCKET, timeout=10)
+    assert created.status_code == 201 and created.json()["atlanticBucket"]["status"] == "OPEN"
+
+
+def test_the_client_sends_madaras_fields(prover: ProverServer, fibonacci_pie: Path) -> None:
+    """What arrives is what Madara sends; layout only for Starknet verification."""
+    ethereum = devnet_client(prover.url, result="PROOF_VERIFICATION", sharp_prover="stwo", mock_fact_hash=True,
+                             network="MAINNET", cairo_vm="python")
+    query = ethereum.status(ethereum.submit(fibonacci_pie, dedup_id="eth", n_steps=1000, layout="dynamic")).raw["atlanticQuery"]
+    assert (query["result"], query["network"], query["cairoVm"], query["cairoVersion"], query["sharpProver"]) == (
+        "PROOF_VERIFICATION", "MAINNET", "python", "cairo0", "stwo")
+    assert query["isFactMocked"] is True and query["layout"] is None
+    assert query["dedupId"] == query["externalId"] == "eth" and query["declaredJobSize"] == "S"
+    starknet = devnet_client(prover.url, settlement_layer="starknet")
+    query = starknet.status(starknet.submit(fibonacci_pie, dedup_id="sn", n_steps=1000, layout="recursive")).raw["atlanticQuery"]
+    assert query["layout"] == "recursive" and query["isFactMocked"] is False
