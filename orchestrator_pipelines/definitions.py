@@ -102,6 +102,15 @@ def _is_set(name: str) -> bool:
 
 
 def build_definitions(settings: Settings) -> Definitions:
+    """The deployment's stack (``ORCHESTRATOR_STACK``): Starknet (Madara) or ZKsync OS."""
+    if settings.stack == "zksync_os":
+        from orchestrator_pipelines.zksync_os_pipeline.definitions import build_zksync_os_definitions
+
+        return build_zksync_os_definitions(settings, build_resources(settings))
+    return build_starknet_definitions(settings)
+
+
+def build_starknet_definitions(settings: Settings) -> Definitions:
     status = DefaultSensorStatus.RUNNING if settings.sensors_running_by_default else DefaultSensorStatus.STOPPED
     interval = settings.sensor_interval_s
     return Definitions(
