@@ -162,6 +162,7 @@ class Settings(BaseSettings):
         10, ge=1, validation_alias=_server_env("PROVER_API_MAX_ASSIGNED_BATCH_RANGE")
     )
     prover_api_max_fris_per_snark: int = Field(10, ge=1, validation_alias=_server_env("PROVER_API_MAX_FRIS_PER_SNARK"))
+    zkos_abandoned_run_after_s: float = Field(600.0, gt=0, validation_alias=_env("ZKOS_ABANDONED_RUN_AFTER_SECONDS"))
 
     # Alerts
     sns_topic_arn: str = Field("", validation_alias=_env("SNS_TOPIC_ARN", "AWS_SNS_ARN"))

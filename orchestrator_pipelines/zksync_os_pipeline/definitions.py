@@ -45,6 +45,7 @@ def build_zksync_os_resources(settings: Settings, shared: dict[str, object]) -> 
             pubdata_limit_bytes=settings.sequencer_block_pubdata_limit_bytes,
             max_batches_per_tick=settings.max_batches_per_tick,
             max_unexecuted_batches=settings.max_unsettled_batches,
+            abandoned_run_after_s=settings.zkos_abandoned_run_after_s,
         ),
     }
 

@@ -160,7 +160,9 @@ class ZkOsL1:
         """The last batch in ``first..last`` whose execution delay has passed at L1's latest block."""
         found = self.discover()
         delay = self._view(found.timelock, "executionDelay")
-        now = self.w3.eth.get_block("latest")["timestamp"]
+        # The next block's timestamp: at least the latest one's, and on a live chain about the wall
+        # clock (an idle anvil keeps an old latest block until the next transaction mines one).
+        now = max(self.w3.eth.get_block("latest")["timestamp"], int(time.time()))
         ready = first - 1
         for batch in range(first, last + 1):
             committed_at = self._view(found.timelock, "getCommittedBatchTimestamp", found.diamond, batch)

@@ -38,6 +38,7 @@ class ZkOsPolicyResource(ConfigurableResource):
     max_batches_per_tick: int = 10
     max_unexecuted_batches: int = 50
     max_batches_per_execute: int = 10
+    abandoned_run_after_s: float = 600.0
 
     def seal_policy(self) -> SealPolicy:
         return SealPolicy(

@@ -129,6 +129,29 @@ def _runs(context: SensorEvaluationContext, job_name: str, tags: dict[str, str],
     return context.instance.get_runs_count(RunsFilter(job_name=job_name, tags=tags, statuses=statuses or []))
 
 
+def reap_abandoned_runs(context: SensorEvaluationContext, job_names: list[str], after_s: float) -> list[str]:
+    """Mark runs of ``job_names`` failed that have been STARTED for longer than ``after_s``.
+
+    The default run launcher cannot check a run worker's health, so a run whose
+    worker died with the daemon (kill -9, a lost machine) stays STARTED forever
+    and would hold its step. No ZKsync OS step takes minutes (long waits are the
+    sensors'), so one started that long ago is abandoned; its step is requested
+    again and the asset resumes from L1 and the recorded transaction hashes.
+    """
+    now = time.time()
+    reaped = []
+    records = context.instance.get_run_records(
+        RunsFilter(job_name=None, statuses=[DagsterRunStatus.STARTED]), limit=50
+    )
+    for record in records:
+        run = record.dagster_run
+        started = record.start_time or (record.create_timestamp.timestamp() if record.create_timestamp else now)
+        if run.job_name in job_names and now - started > after_s:
+            context.instance.report_run_failed(run, f"run worker gone: STARTED {now - started:.0f} s ago")
+            reaped.append(run.run_id)
+    return reaped
+
+
 def _request(context: SensorEvaluationContext, job_name: str, prefix: str, tags: dict[str, str],
              partition_key: str | None = None) -> RunRequest | Wait:
     """One run for this step and batch(es), unless one is in flight; a new run key per attempt."""
@@ -152,6 +175,12 @@ def build_zkos_l1_sensor(interval_s: int, default_status: DefaultSensorStatus):
         prover_api: ProverApiResource,
         zkos_policy: ZkOsPolicyResource,
     ):
+        reaped = reap_abandoned_runs(
+            context, [j.name for j in (zkos_prepare_job, zkos_commit_job, zkos_prove_job, zkos_execute_job)],
+            zkos_policy.abandoned_run_after_s,
+        )
+        if reaped:
+            context.log.warning(f"marked {len(reaped)} abandoned runs failed: {', '.join(reaped)}")
         l1 = zkos_l1.client()
         api = prover_api.client()
         totals = l1.totals()

@@ -110,6 +110,31 @@ class ZkOsDevnet:
         self.provers.append(prover)
         return prover
 
+    def deposit(self, *, amount_wei: int, to: str, private_key: str = DEPOSITOR.private_key) -> str:
+        """An L1→L2 deposit through the Mailbox's ``requestL2Transaction``; returns the L1 tx hash once mined."""
+        from eth_account import Account
+        from web3 import Web3
+
+        w3 = Web3(Web3.HTTPProvider(self.anvil.url))
+        account = Account.from_key(private_key)
+        mailbox = w3.eth.contract(address=Web3.to_checksum_address(self.l1.diamond), abi=[{
+            "name": "requestL2Transaction", "type": "function", "stateMutability": "payable",
+            "inputs": [{"name": "contractL2", "type": "address"}, {"name": "l2Value", "type": "uint256"},
+                       {"name": "calldata", "type": "bytes"}, {"name": "l2GasLimit", "type": "uint256"},
+                       {"name": "l2GasPerPubdataByteLimit", "type": "uint256"}, {"name": "factoryDeps", "type": "bytes[]"},
+                       {"name": "refundRecipient", "type": "address"}],
+            "outputs": [{"name": "", "type": "bytes32"}],
+        }])
+        tx = mailbox.functions.requestL2Transaction(
+            Web3.to_checksum_address(to), amount_wei, b"", 300_000, 800, [], account.address
+        ).build_transaction({"from": account.address, "value": amount_wei,
+                             "nonce": w3.eth.get_transaction_count(account.address, "pending")})
+        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+        if receipt["status"] != 1:
+            raise RuntimeError(f"deposit transaction {tx_hash.hex()} reverted")
+        return "0x" + bytes(tx_hash).hex()
+
     def info(self) -> dict[str, Any]:
         return {
             "l1": {"rpc_url": self.anvil.url, "chain_id": self.config.l1_chain_id, "bridgehub": self.l1.bridgehub,
