@@ -12,7 +12,12 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
 
+from orchestrator_pipelines.aggregation_batching import AggregationPolicy
+from orchestrator_pipelines.aggregation_jobs import AGGREGATION_JOBS
+from orchestrator_pipelines.aggregation_partitions import snos_batches_partitions
 from orchestrator_pipelines.assets import BATCH_ASSETS
+from orchestrator_pipelines.assets.aggregator_batch import AGGREGATOR_ASSETS
+from orchestrator_pipelines.assets.snos_batch import build_snos_batch_assets
 from orchestrator_pipelines.config import Settings, load_settings, secret_env_name
 from orchestrator_pipelines.jobs import ALL_JOBS
 from resources import (
@@ -24,6 +29,9 @@ from resources import (
     SettlementResource,
     SnosRunnerResource,
 )
+from sensors.aggregation import build_aggregation_sensor
+from sensors.aggregator_batching import build_aggregator_batching_sensor
+from sensors.aggregator_settlement import build_aggregator_settlement_sensor
 from sensors import (
     build_batching_sensor,
     build_proof_sensor,
@@ -35,12 +43,18 @@ from sensors import (
 def build_resources(settings: Settings) -> dict[str, object]:
     optional_secret = lambda name: EnvVar(secret_env_name(name))  # noqa: E731
     return {
-        "madara": MadaraRpcResource(rpc_url=settings.madara_rpc_url),
+        "madara": MadaraRpcResource(
+            rpc_url=settings.madara_rpc_url,
+            timeout_s=settings.madara_rpc_timeout_s,
+            read_attempts=settings.madara_read_attempts,
+        ),
         "snos": SnosRunnerResource(
             kind=settings.snos_runner,
-            madara_rpc_url=settings.madara_rpc_url,
+            rpc_url=settings.snos_rpc,
+            backup_rpc_url=settings.snos_rpc_backup_url,
             command=settings.snos_command,
             timeout_s=settings.snos_timeout_s,
+            layout=settings.snos_layout,
             max_blobs=settings.max_blobs,
         ),
         "prover": ProverResource(
@@ -55,18 +69,23 @@ def build_resources(settings: Settings) -> dict[str, object]:
             rpc_url=settings.ethereum_rpc_url,
             private_key=optional_secret("ethereum_private_key"),
             core_contract_address=settings.core_contract_address,
-            fact_registry_address=settings.fact_registry_address,
+            fact_registry_address=settings.effective_fact_registry_address,
+            operator_address=settings.operator_address,
             confirmations=settings.l1_confirmations,
             max_fee_per_gas_gwei=settings.max_fee_per_gas_gwei,
             max_fee_per_blob_gas_gwei=settings.max_fee_per_blob_gas_gwei,
             tx_timeout_s=settings.l1_tx_timeout_s,
             replace_after_s=settings.l1_replace_after_s,
-            blob_sidecar=settings.blob_sidecar,
+            poll_interval_s=settings.l1_poll_interval_s,
+            max_fee_bumps=settings.l1_max_fee_bumps,
+            state_update_max_fee_wei=settings.l1_state_update_max_fee_wei,
+            base_fee_multiplier=settings.l1_base_fee_multiplier,
+            blob_sidecar=settings.effective_blob_sidecar,
         ),
         "artifacts": ArtifactStoreResource(
             kind=settings.artifact_store,
             local_dir=str(Path(settings.artifacts_dir).resolve()),
-            s3_bucket=settings.s3_bucket,
+            s3_bucket=settings.s3_bucket_name,
             s3_prefix=settings.s3_prefix,
             s3_endpoint_url=settings.s3_endpoint_url,
             region_name=settings.aws_region,
@@ -78,12 +97,23 @@ def build_resources(settings: Settings) -> dict[str, object]:
             min_block=settings.min_block,
             max_block=settings.max_block,
             max_batches_per_tick=settings.max_batches_per_tick,
+            max_blocks_per_tick=settings.max_blocks_per_tick,
             max_unsettled_batches=settings.max_unsettled_batches,
             max_proof_attempts=settings.max_proof_attempts,
+            proof_timeout_s=settings.proof_timeout_s,
+            max_settle_attempts=settings.max_settle_attempts,
+            settle_skip_ahead_per_tick=settings.settle_skip_ahead_per_tick,
             stall_alert_minutes=settings.stall_alert_minutes,
+            aggregation=settings.aggregation,
+            aggregator_batch_blocks=settings.aggregator_batch_blocks,
+            blob_size_buffer=settings.blob_size_buffer,
+            max_aggregator_input_size=settings.max_aggregator_input_size,
+            max_blocks_per_snos_batch=settings.max_blocks_per_snos_batch,
+            fixed_blocks_per_snos_batch=settings.fixed_blocks_per_snos_batch,
+            settled_retention_hours=settings.settled_retention_hours,
         ),
         "alerts": AlertsResource(
-            sns_topic_arn=settings.sns_topic_arn,
+            sns_topic=settings.sns_topic_arn or settings.sns_topic_name,
             sns_endpoint_url=settings.s3_endpoint_url,
             region_name=settings.aws_region,
             slack_webhook_url=(
@@ -101,6 +131,17 @@ def _is_set(name: str) -> bool:
     return bool(os.environ.get(name))
 
 
+def max_snos_batches(settings: Settings) -> int:
+    """How many SNOS batches an aggregator batch can hold: the size of the SNOS partitions' child dimension."""
+    return AggregationPolicy(
+        max_batch_size=settings.aggregator_batch_blocks,
+        max_blocks_per_snos_batch=settings.max_blocks_per_snos_batch,
+        fixed_blocks_per_snos_batch=settings.fixed_blocks_per_snos_batch,
+        max_num_blobs=settings.max_blobs,
+        blob_size_buffer=settings.blob_size_buffer,
+    ).max_snos_batches
+
+
 def build_definitions(settings: Settings) -> Definitions:
     """The deployment's stack (``ORCHESTRATOR_STACK``): Starknet (Madara) or ZKsync OS."""
     if settings.stack == "zksync_os":
@@ -111,17 +152,31 @@ def build_definitions(settings: Settings) -> Definitions:
 
 
 def build_starknet_definitions(settings: Settings) -> Definitions:
+    """The direct pipeline (``aggregation`` off), the aggregated one (on), or both split by Starknet version (auto)."""
     status = DefaultSensorStatus.RUNNING if settings.sensors_running_by_default else DefaultSensorStatus.STOPPED
     interval = settings.sensor_interval_s
-    return Definitions(
-        assets=BATCH_ASSETS,
-        jobs=ALL_JOBS,
-        sensors=[
+    assets, jobs, sensors = [], [], []
+    if settings.aggregation != "on":
+        assets += BATCH_ASSETS
+        jobs += ALL_JOBS
+        sensors += [
             build_batching_sensor(interval, status),
             build_proof_sensor(interval, status),
             build_settlement_sensor(interval, status),
-            build_run_failure_alert_sensor(status),
-        ],
+        ]
+    if settings.aggregation != "off":
+        children = max_snos_batches(settings)
+        assets += [*build_snos_batch_assets(snos_batches_partitions(children)), *AGGREGATOR_ASSETS]
+        jobs += AGGREGATION_JOBS
+        sensors += [
+            build_aggregator_batching_sensor(interval, status, children),
+            build_aggregation_sensor(interval, status, children),
+            build_aggregator_settlement_sensor(interval, status),
+        ]
+    return Definitions(
+        assets=assets,
+        jobs=jobs,
+        sensors=[*sensors, build_run_failure_alert_sensor(status)],
         resources=build_resources(settings),
     )
 

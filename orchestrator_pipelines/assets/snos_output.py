@@ -42,7 +42,9 @@ def snos_output(
     with fail_fast_on_bad_data(context):
         manifest = load_manifest(store, key)
         with tempfile.TemporaryDirectory(prefix=f"snos-{key}-") as tmp:
-            result = snos.runner().run(manifest.first_block, manifest.last_block, Path(tmp))
+            # A retried step or a re-executed run reads from the backup RPC when there is one.
+            retrying = context.retry_number > 0 or context.run.parent_run_id is not None
+            result = snos.runner(retrying=retrying).run(manifest.first_block, manifest.last_block, Path(tmp))
             pie_uri = store.put_bytes(batch_key(key, PIE), Path(result.pie_path).read_bytes())
     output_uri = write_json(
         store,
@@ -61,6 +63,7 @@ def snos_output(
             "program_output_felts": len(result.program_output),
             "pie": MetadataValue.url(pie_uri),
             "program_output": MetadataValue.url(output_uri),
+            "snos_rpc": snos.rpc_for(retrying),
             "duration_s": watch.seconds,
         }
     )

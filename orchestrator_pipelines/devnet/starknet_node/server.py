@@ -85,6 +85,8 @@ class NodeServer:
 
     def __init__(self, config: NodeConfig | None = None):
         self.config = config or NodeConfig()
+        # A chain upgrades its Starknet version at some block (:meth:`upgrade_starknet_version`).
+        self.starknet_version = self.config.starknet_version
         self.state = ChainState()
         self.generator = BlockGenerator(self.config)
         self._block_log = BlockLog(self.config.data_dir) if self.config.data_dir is not None else None
@@ -136,6 +138,11 @@ class NodeServer:
         self._threads = []
         self._http = None
 
+    def upgrade_starknet_version(self, version: str) -> None:
+        """Blocks produced from now on carry ``version``, as after a protocol upgrade."""
+        with self._produce_lock:
+            self.starknet_version = version
+
     def produce_block(self) -> int:
         """Make the next block now; returns its number."""
         with self._produce_lock:
@@ -152,7 +159,7 @@ class NodeServer:
             old_root=parent.new_root if parent else 0,
             timestamp=self._timestamp(number, parent.timestamp if parent else None),
             sequencer_address=self.config.sequencer_address,
-            starknet_version=self.config.starknet_version,
+            starknet_version=self.starknet_version,
             content=content,
         )
         if self._block_log is not None:
