@@ -114,7 +114,7 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> dict:
             from orchestrator_pipelines.zksync_os.encoding import decode_call
 
             call = decode_call(bytes(tx["input"]))
-            for number in range(call.first, call.last + 1):
+            for number in range(call.process_from, call.process_to + 1):
                 record = BatchRecord.from_json((artifacts / artifact_key(number, "batch.json")).read_bytes())
                 latencies.append(block_ts - record.last_block_timestamp)
         with DagsterInstance.from_config(str(home)) as instance:

@@ -62,9 +62,10 @@ def zkos_pipeline(tmp_path: Path, instance: DagsterInstance | None = None, **con
     with devnet:
         env = devnet.orchestrator_env(tmp_path / "artifacts")
         env.update(ORCHESTRATOR_SENSOR_INTERVAL_SECONDS="1", ORCHESTRATOR_BATCHER_BATCH_TIMEOUT="2",
-                   ORCHESTRATOR_BATCHER_BLOCKS_PER_BATCH_LIMIT="4")
+                   ORCHESTRATOR_MAX_BATCHES_PER_TICK="2")
         with patched_environ(env):
             if instance is None:
+                (tmp_path / "dagster").mkdir(exist_ok=True)
                 with DagsterInstance.local_temp(str(tmp_path / "dagster")) as local:
                     yield ZkOsPipeline(devnet, env, local)
             else:

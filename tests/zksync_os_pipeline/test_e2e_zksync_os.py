@@ -8,10 +8,9 @@ proven in the L1 priority tree; every L1 transaction is sent once.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
-from eth_utils import to_checksum_address
+from dagster import DagsterRunStatus, RunsFilter
 
 from orchestrator_pipelines.partitions import is_materialized
 from orchestrator_pipelines.zksync_os.batch_record import BatchRecord
@@ -21,6 +20,7 @@ from orchestrator_pipelines.zksync_os_pipeline.partitions import artifact_key, z
 from tests.zksync_os_pipeline.e2e_helpers import zkos_pipeline
 
 pytestmark = pytest.mark.e2e
+DELAY_S = 8
 
 
 def _record(pipeline, number: int) -> BatchRecord:
@@ -32,7 +32,7 @@ def _tx_record(pipeline, number: int, name: str) -> dict:
 
 
 def test_rollup_batches_are_committed_proven_as_a_range_and_executed_with_deposits(tmp_path):
-    with zkos_pipeline(tmp_path, execution_delay_s=3, fake_provers=False) as pipeline:
+    with zkos_pipeline(tmp_path, execution_delay_s=DELAY_S, fake_provers=False) as pipeline:
         pipeline.devnet_artifacts = tmp_path / "artifacts"
         devnet, l1 = pipeline.devnet, pipeline.l1()
         for index in range(3):
@@ -54,7 +54,7 @@ def test_rollup_batches_are_committed_proven_as_a_range_and_executed_with_deposi
         assert sum(len(r.l1_tx_hashes) for r in records) >= 3, "the deposits were executed"
         first_prove = _tx_record(pipeline, 1, "prove_tx.json")
         call = decode_call(bytes(l1.w3.eth.get_transaction(first_prove["hashes"][0])["input"]))
-        assert call.last - call.first + 1 >= 3, "one range proof over at least three batches"
+        assert call.process_to - call.process_from + 1 >= 3, "one range proof over at least three batches"
 
         # Never sent twice: one broadcast per step, and each key sent exactly that many transactions.
         commits = [_tx_record(pipeline, n, "commit_tx.json") for n in range(1, totals.committed + 1)]
@@ -66,14 +66,14 @@ def test_rollup_batches_are_committed_proven_as_a_range_and_executed_with_deposi
         assert l1.w3.eth.get_transaction_count(accounts["prove"].address) == len(proves)
         assert l1.w3.eth.get_transaction_count(accounts["execute"].address) == len(executes)
 
-        # The execution delay was waited for, by the sensor, not inside a run.
-        assert any("waits for the execution delay" in reason for reason in pipeline.skip_reasons)
-        for path in executes:
-            executed = json.loads(path.read_text())
-            block = l1.w3.eth.get_block(executed["mined"]["block"])
-            start = int(path.parent.name)
-            committed_at = l1.w3.eth.get_block(_tx_record(pipeline, start, "commit_tx.json")["mined"]["block"])
-            assert block["timestamp"] >= committed_at["timestamp"] + 3
+        # The execution delay was waited for by the sensor, not inside a run and not by a revert: no execute
+        # run was requested before every batch of its range had been committed DELAY seconds ago.
+        runs = pipeline.instance.get_run_records(RunsFilter(job_name="zkos_execute_batches"))
+        assert runs and all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in runs)
+        for run in runs:
+            last = int(run.dagster_run.tags["dagster/asset_partition_range_end"])
+            committed_at = l1.w3.eth.get_block(_tx_record(pipeline, last, "commit_tx.json")["mined"]["block"])["timestamp"]
+            assert run.create_timestamp.timestamp() >= committed_at + DELAY_S - 1
 
         # The node's finalized tag follows L1's executions.
         devnet.node.poll_l1()

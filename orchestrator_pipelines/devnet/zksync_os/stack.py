@@ -67,7 +67,8 @@ class ZkOsDevnet:
         return Chain(self.chain_config(), [a.address for a in DEV_ACCOUNTS]).blocks[0].state_commitment
 
     def start(self) -> ZkOsDevnet:
-        from orchestrator_pipelines.devnet.zksync_os.l1_deploy import deploy_zksync_os_l1
+        from orchestrator_pipelines.devnet.zksync_os.l1_deploy import deploy_zksync_os_l1, write_deployment
+        from orchestrator_pipelines.zksync_os.model import DAMode, genesis_stored_batch_info
 
         state = Path(self.config.state_dir)
         state.mkdir(parents=True, exist_ok=True)
@@ -75,15 +76,16 @@ class ZkOsDevnet:
         self.anvil.start()
         self.l1 = deploy_zksync_os_l1(
             self.anvil.url,
-            deployer=DEPLOYER,
+            DEPLOYER.private_key,
+            chain_id=self.config.l2_chain_id,
+            genesis=genesis_stored_batch_info(self.genesis_state_commitment()),
             committer=COMMITTER.address,
             prover=PROVER.address,
             executor=EXECUTOR.address,
-            l2_chain_id=self.config.l2_chain_id,
-            genesis_state_commitment=self.genesis_state_commitment(),
-            validium=self.config.validium,
+            da_mode=DAMode.VALIDIUM if self.config.validium else DAMode.ROLLUP,
             execution_delay_s=self.config.execution_delay_s,
         )
+        write_deployment(state / "l1_contracts.json", self.l1)
         self.node = ZkOsNode(NodeConfig(
             block_time_s=self.config.block_time_s, chain=self.chain_config(),
             l1_rpc_url=self.anvil.url, l1_diamond_address=self.l1.diamond,
@@ -110,30 +112,12 @@ class ZkOsDevnet:
         self.provers.append(prover)
         return prover
 
-    def deposit(self, *, amount_wei: int, to: str, private_key: str = DEPOSITOR.private_key) -> str:
-        """An L1→L2 deposit through the Mailbox's ``requestL2Transaction``; returns the L1 tx hash once mined."""
-        from eth_account import Account
-        from web3 import Web3
+    def deposit(self, *, amount_wei: int, to: str, private_key: str = DEPOSITOR.private_key) -> bytes:
+        """An L1→L2 deposit through the chain's Mailbox entry; returns its canonical (priority tree) hash."""
+        from orchestrator_pipelines.devnet.zksync_os.l1_deploy import request_deposit
 
-        w3 = Web3(Web3.HTTPProvider(self.anvil.url))
-        account = Account.from_key(private_key)
-        mailbox = w3.eth.contract(address=Web3.to_checksum_address(self.l1.diamond), abi=[{
-            "name": "requestL2Transaction", "type": "function", "stateMutability": "payable",
-            "inputs": [{"name": "contractL2", "type": "address"}, {"name": "l2Value", "type": "uint256"},
-                       {"name": "calldata", "type": "bytes"}, {"name": "l2GasLimit", "type": "uint256"},
-                       {"name": "l2GasPerPubdataByteLimit", "type": "uint256"}, {"name": "factoryDeps", "type": "bytes[]"},
-                       {"name": "refundRecipient", "type": "address"}],
-            "outputs": [{"name": "", "type": "bytes32"}],
-        }])
-        tx = mailbox.functions.requestL2Transaction(
-            Web3.to_checksum_address(to), amount_wei, b"", 300_000, 800, [], account.address
-        ).build_transaction({"from": account.address, "value": amount_wei,
-                             "nonce": w3.eth.get_transaction_count(account.address, "pending")})
-        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"deposit transaction {tx_hash.hex()} reverted")
-        return "0x" + bytes(tx_hash).hex()
+        tx_hash, _ = request_deposit(self.anvil.url, private_key, self.l1.diamond, to=to, amount_wei=amount_wei)
+        return tx_hash
 
     def info(self) -> dict[str, Any]:
         return {
