@@ -116,6 +116,11 @@ def state_update_from_starknet_py(update: BlockStateUpdate) -> StateUpdate:
                 ReplacedClass(contract_address=r.contract_address, class_hash=r.class_hash)
                 for r in diff.replaced_classes
             ],
+            # Starknet 0.14.1 nodes serve it; older ones leave it out.
+            migrated_compiled_classes=[
+                DeclaredClass(class_hash=m.class_hash, compiled_class_hash=m.compiled_class_hash)
+                for m in (diff.migrated_compiled_classes or [])
+            ],
         ),
     )
 
