@@ -49,12 +49,11 @@ from orchestrator_pipelines.zksync_os.batch_record import (  # noqa: E402
     genesis_record,
 )
 from orchestrator_pipelines.zksync_os.commitment import fake_proof  # noqa: E402
-from orchestrator_pipelines.zksync_os.encoding import commit_calldata, execute_calldata, prove_calldata  # noqa: E402
 from orchestrator_pipelines.zksync_os.node_client import ZkOsNodeClient  # noqa: E402
-from orchestrator_pipelines.zksync_os.priority_tree import PriorityTree  # noqa: E402
 from orchestrator_pipelines.zksync_os.prover_api.client import OrchestratorProverApi  # noqa: E402
 from orchestrator_pipelines.zksync_os_pipeline.jobs import ZKOS_JOBS  # noqa: E402
-from orchestrator_pipelines.zksync_os_pipeline.l1 import ZkOsL1  # noqa: E402
+from orchestrator_pipelines.zksync_os.l1_client import ZkOsL1Client  # noqa: E402
+from web3 import Web3  # noqa: E402
 from orchestrator_pipelines.zksync_os_pipeline.partitions import artifact_key  # noqa: E402
 
 POLL_S = 0.2
@@ -64,12 +63,11 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def l1_for(env: dict[str, str]) -> ZkOsL1:
-    return ZkOsL1(
-        rpc_url=env["ORCHESTRATOR_ETHEREUM_RPC_URL"], bridgehub_address=env["ORCHESTRATOR_ZKOS_BRIDGEHUB_ADDRESS"],
-        chain_id=int(env["ORCHESTRATOR_ZKOS_CHAIN_ID"]), commit_private_key=env["ORCHESTRATOR_ZKOS_COMMIT_PRIVATE_KEY"],
-        prove_private_key=env["ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY"],
-        execute_private_key=env["ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY"],
+def l1_for(env: dict[str, str]) -> ZkOsL1Client:
+    return ZkOsL1Client(
+        env["ORCHESTRATOR_ETHEREUM_RPC_URL"], env["ORCHESTRATOR_ZKOS_BRIDGEHUB_ADDRESS"],
+        int(env["ORCHESTRATOR_ZKOS_CHAIN_ID"]), commit_key=env["ORCHESTRATOR_ZKOS_COMMIT_PRIVATE_KEY"],
+        prove_key=env["ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY"], execute_key=env["ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY"],
     )
 
 
@@ -109,8 +107,8 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> dict:
             first_sealed = first_sealed or record.last_block_timestamp
         for path in sorted(artifacts.glob("zksync_os/batches/*/execute_tx.json")):
             mined = json.loads(path.read_text())["mined"]
-            block_ts = l1.w3.eth.get_block(mined["block"])["timestamp"]
-            tx = l1.w3.eth.get_transaction(mined["tx_hash"])
+            block_ts = Web3(Web3.HTTPProvider(env['ORCHESTRATOR_ETHEREUM_RPC_URL'])).eth.get_block(mined["block"])["timestamp"]
+            tx = Web3(Web3.HTTPProvider(env['ORCHESTRATOR_ETHEREUM_RPC_URL'])).eth.get_transaction(mined["tx_hash"])
             from orchestrator_pipelines.zksync_os.encoding import decode_call
 
             call = decode_call(bytes(tx["input"]))
@@ -140,7 +138,7 @@ def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Nam
             cpu += time.thread_time() - before
             return value
 
-        found = l1.discover()
+        found = l1.chain
         diamond = bytes.fromhex(found.diamond[2:])
         previous = measured(lambda: genesis_record(node.block_for_batch(0)))
         records: list[BatchRecord] = []
@@ -154,7 +152,7 @@ def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Nam
             measured(lambda: api.offer_fri(number, batch_prover_input(record, blocks)))
             while (api.fri_result(number) or None) is None or api.fri_result(number).proof is None:
                 time.sleep(POLL_S)
-            measured(lambda: l1.send("commit", commit_calldata(record.previous, record.commit_info, found.da_mode), lambda h: None))
+            measured(lambda: l1.commit(record.previous, record.commit_info, on_sent=lambda h: None))
             records.append(record)
             previous = record
         proven = 0
@@ -164,12 +162,13 @@ def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Nam
                 time.sleep(POLL_S)
                 continue
             batch = records[snark.batch_from - 1:snark.batch_to]
-            measured(lambda: l1.send("prove", prove_calldata(diamond, batch[0].previous, [r.stored for r in batch],
-                                                            fake_proof(batch[0].previous, [r.stored for r in batch])), lambda h: None))
+            stored = [r.stored for r in batch]
+            measured(lambda: l1.prove(batch[0].previous, stored, fake_proof(batch[0].previous, stored), on_sent=lambda h: None))
             proven = snark.batch_to
-        tree = measured(lambda: PriorityTree(l1.priority_tx_hashes()))
-        ops = [tree.batch_info(r.first_priority_id, len(r.l1_tx_hashes)) for r in records]
-        measured(lambda: l1.send("execute", execute_calldata(diamond, [r.stored for r in records], ops), lambda h: None))
+        while l1.executable_up_to(l1.totals()) < len(records):
+            time.sleep(POLL_S)
+        ops = measured(lambda: l1.priority_ops_for([r.stored for r in records]))
+        measured(lambda: l1.execute([r.stored for r in records], ops, on_sent=lambda h: None))
         return cpu
 
 

@@ -39,7 +39,6 @@ from orchestrator_pipelines.zksync_os.commitment import (
     fake_proof,
     parse_rollup_operator_da_input,
 )
-from orchestrator_pipelines.zksync_os.encoding import commit_calldata, execute_calldata, prove_calldata
 from orchestrator_pipelines.zksync_os.priority_tree import PriorityTree
 from orchestrator_pipelines.zksync_os_pipeline.partitions import artifact_key, zkos_batches_partitions, zkos_number
 from orchestrator_pipelines.zksync_os_pipeline.resources import ProverApiResource, ZkOsL1Resource, ZkOsNodeResource
@@ -101,8 +100,8 @@ def zkos_batch(context: AssetExecutionContext, zkos_node: ZkOsNodeResource, zkos
     store = artifacts.store()
     watch = Stopwatch()
     node = zkos_node.client()
-    l1 = zkos_l1.client()
     with fail_fast_on_bad_data(context):
+        l1 = zkos_l1.reader()
         if number == 0:
             record = genesis_record(node.block_for_batch(0))
             on_l1 = l1.stored_batch_hash(0)
@@ -123,7 +122,7 @@ def zkos_batch(context: AssetExecutionContext, zkos_node: ZkOsNodeResource, zkos
         seal = read_json(store, number, SEAL)
         previous = read_record(store, number - 1)
         blocks = [node.block_for_batch(n) for n in range(seal["first_block"], seal["last_block"] + 1)]
-        found = l1.discover()
+        found = l1.chain
         record = build_batch_record(
             batch_number=number, blocks=blocks, previous=previous, chain_id=zkos_l1.chain_id,
             chain_address=bytes.fromhex(found.diamond[2:]), l2_da_validator=bytes.fromhex(found.l2_da_validator[2:]),
@@ -205,40 +204,32 @@ def zkos_fri_proof(context: AssetExecutionContext, prover_api: ProverApiResource
 # -- L1 steps ---------------------------------------------------------------------------------------
 
 
-def _send_once(
-    context: AssetExecutionContext, store: ArtifactStore, l1, *, step: str, batch_number: int, name: str,
-    calldata: bytes, done: Callable[[], bool],
-) -> dict[str, Any] | None:
-    """Send ``calldata`` for ``step`` at most once: wait for a recorded transaction, else simulate and send.
+def _send_once(context: AssetExecutionContext, store: ArtifactStore, *, batch_number: int, name: str,
+               send: Callable[..., Any]) -> dict[str, Any]:
+    """Run one L1 step through the client, its transaction hashes recorded in ``name`` before broadcast.
 
-    Returns the receipt metadata, or None when L1 turned out to have the step
-    already (a recorded transaction mined by another attempt).
+    The client judges L1 first (already there: nothing sent; not next: refused),
+    simulates, and waits for any hash an earlier attempt recorded instead of
+    sending again; so a retried or resumed step never sends twice.
     """
     key = artifact_key(batch_number, name)
     record = json.loads(store.get_bytes(key)) if store.exists(key) else {"hashes": []}
-    for tx_hash in reversed(record["hashes"]):
-        if l1.known(tx_hash):
-            context.log.info(f"{step}: waiting for the recorded transaction {tx_hash}")
-            sent = l1.wait(tx_hash)
-            break
-    else:
-        if done():
-            return None
-        l1.simulate(step, calldata)
 
-        def remember(tx_hash: str) -> None:
-            record["hashes"].append(tx_hash)
-            record["sent_at"] = time.time()
-            store.put_bytes(key, json.dumps(record, indent=1).encode())
-            context.log.info(f"{step}: broadcasting {tx_hash}")
+    def remember(tx_hash: str) -> None:
+        record["hashes"].append(tx_hash)
+        record["sent_at"] = time.time()
+        store.put_bytes(key, json.dumps(record, indent=1).encode())
+        context.log.info(f"broadcasting {tx_hash}")
 
-        sent = l1.send(step, calldata, remember)
-    if sent.status != 1:
-        raise OrchestratorError(f"{step} transaction {sent.tx_hash} reverted in block {sent.block_number}")
-    record["mined"] = {"tx_hash": sent.tx_hash, "block": sent.block_number, "gas_used": sent.gas_used}
-    store.put_bytes(key, json.dumps(record, indent=1).encode())
-    return {"tx_hash": sent.tx_hash, "l1_block": sent.block_number, "gas_used": sent.gas_used,
-            "fee_eth": sent.gas_used * sent.effective_gas_price / 1e18, "broadcasts": len(record["hashes"])}
+    result = send(on_sent=remember, sent_tx_hashes=tuple(record["hashes"]))
+    if not result.already_on_l1:
+        record["mined"] = {"tx_hash": result.tx_hash, "block": result.block_number, "gas_used": result.gas_used}
+        store.put_bytes(key, json.dumps(record, indent=1).encode())
+    metadata = result.metadata()
+    if result.fee_wei is not None:
+        metadata["fee_eth"] = result.fee_wei / 1e18
+    metadata["broadcasts"] = len(record["hashes"])
+    return {k: v if not isinstance(v, tuple) else ", ".join(v) for k, v in metadata.items()}
 
 
 @asset(
@@ -255,25 +246,18 @@ def zkos_commit(context: AssetExecutionContext, zkos_l1: ZkOsL1Resource, artifac
     number = zkos_number(context.partition_key)
     store = artifacts.store()
     watch = Stopwatch()
-    l1 = zkos_l1.client()
     with fail_fast_on_bad_data(context):
+        l1 = zkos_l1.client()
         record = read_record(store, number)
         if not store.exists(artifact_key(number, FRI_PROOF)):
             raise OrchestratorError(f"batch {number} has no recorded FRI proof: it is never committed before it is proven")
-        totals = l1.totals()
-        if totals.committed < number - 1:
-            raise OrchestratorError(f"L1 has committed {totals.committed} batches; batch {number} is not next")
-        if totals.committed == number - 1 and l1.stored_batch_hash(number - 1) != record.previous.hash():
-            raise OrchestratorError(f"L1's batch {number - 1} is not the batch this one was built on (BatchHashMismatch)")
-        found = l1.discover()
-        calldata = commit_calldata(record.previous, record.commit_info, found.da_mode)
-        sent = _send_once(context, store, l1, step="commit", batch_number=number, name=COMMIT_TX, calldata=calldata,
-                          done=lambda: l1.totals().committed >= number)
+        sent = _send_once(context, store, batch_number=number, name=COMMIT_TX,
+                          send=lambda **kw: l1.commit(record.previous, record.commit_info, **kw))
         if l1.stored_batch_hash(number) != record.stored.hash():
             raise OrchestratorError(f"L1's batch {number} is a different batch than this one (storedBatchHash differs)")
     return MaterializeResult(metadata={
         "first_block": record.first_block, "last_block": record.last_block,
-        "da_mode": found.da_mode.name.lower(), "sent": sent is not None, **(sent or {"already_on_l1": True}),
+        "da_mode": l1.chain.da_mode.name.lower(), **sent,
         "block_to_committed_s": round(time.time() - record.last_block_timestamp, 1), "duration_s": watch.seconds,
     })
 
@@ -313,24 +297,17 @@ def zkos_prove(context: AssetExecutionContext, zkos_l1: ZkOsL1Resource, artifact
     start, end = _range(context)
     store = artifacts.store()
     watch = Stopwatch()
-    l1 = zkos_l1.client()
     with fail_fast_on_bad_data(context):
+        l1 = zkos_l1.client()
         records = [read_record(store, n) for n in range(start, end + 1)]
-        totals = l1.totals()
-        if totals.verified < start - 1:
-            raise OrchestratorError(f"L1 has verified {totals.verified} batches; batches {start}-{end} are not next")
-        if totals.committed < end:
-            raise OrchestratorError(f"L1 has committed {totals.committed} batches; batch {end} must be committed first")
         previous, stored = records[0].previous, [r.stored for r in records]
         # The SNARK proofs here are the stand-in provers'; L1 gets the development proof over the range,
         # which only development chains accept (InvalidProof elsewhere).
         proof = fake_proof(previous, stored)
-        calldata = prove_calldata(bytes.fromhex(l1.discover().diamond[2:]), previous, stored, proof)
-        sent = _send_once(context, store, l1, step="prove", batch_number=start, name=PROVE_TX, calldata=calldata,
-                          done=lambda: l1.totals().verified >= end)
+        sent = _send_once(context, store, batch_number=start, name=PROVE_TX,
+                          send=lambda **kw: l1.prove(previous, stored, proof, **kw))
     return MaterializeResult(metadata={
-        "batch_from": start, "batch_to": end, "public_input": hex(proof[-1]), "sent": sent is not None,
-        **(sent or {"already_on_l1": True}), "duration_s": watch.seconds,
+        "batch_from": start, "batch_to": end, "public_input": hex(proof[-1]), **sent, "duration_s": watch.seconds,
     })
 
 
@@ -348,29 +325,28 @@ def zkos_execute(context: AssetExecutionContext, zkos_l1: ZkOsL1Resource, artifa
     start, end = _range(context)
     store = artifacts.store()
     watch = Stopwatch()
-    l1 = zkos_l1.client()
     with fail_fast_on_bad_data(context):
+        l1 = zkos_l1.client()
         records = [read_record(store, n) for n in range(start, end + 1)]
-        totals = l1.totals()
-        if totals.executed < start - 1:
-            raise OrchestratorError(f"L1 has executed {totals.executed} batches; batches {start}-{end} are not next")
-        if totals.verified < end:
-            raise OrchestratorError(f"L1 has verified {totals.verified} batches; batch {end} is not proven (CantExecuteUnprovenBatches)")
-        tree = PriorityTree(l1.priority_tx_hashes())
+        stored = [r.stored for r in records]
+        # Each batch's priority operations, by the priority ids it recorded, with their paths in the tree
+        # rebuilt from L1's NewPriorityRequest events (every root the tree had is historical on L1).
+        tree = PriorityTree(request.tx_hash for request in l1.priority_requests())
         ops = []
         for record in records:
+            if record.next_priority_id > len(tree):
+                raise OrchestratorError(f"batch {record.batch_number} consumes priority txs up to "
+                                        f"{record.next_priority_id - 1} but L1 has {len(tree)}")
             info = tree.batch_info(record.first_priority_id, len(record.l1_tx_hashes))
             if tuple(info.item_hashes) != record.l1_tx_hashes:
-                raise OrchestratorError(f"batch {record.batch_number}: its L1 transactions are not L1's priority requests "
-                                        f"{record.first_priority_id}..{record.next_priority_id - 1}")
+                raise OrchestratorError(f"batch {record.batch_number}: its L1 transactions are not L1's priority "
+                                        f"requests {record.first_priority_id}..{record.next_priority_id - 1}")
             ops.append(info)
-        calldata = execute_calldata(bytes.fromhex(l1.discover().diamond[2:]), [r.stored for r in records], ops)
-        sent = _send_once(context, store, l1, step="execute", batch_number=start, name=EXECUTE_TX, calldata=calldata,
-                          done=lambda: l1.totals().executed >= end)
+        sent = _send_once(context, store, batch_number=start, name=EXECUTE_TX,
+                          send=lambda **kw: l1.execute(stored, ops, **kw))
     now = time.time()
     return MaterializeResult(metadata={
-        "batch_from": start, "batch_to": end, "priority_ops": sum(len(r.l1_tx_hashes) for r in records),
-        "sent": sent is not None, **(sent or {"already_on_l1": True}),
+        "batch_from": start, "batch_to": end, "priority_ops": sum(len(r.l1_tx_hashes) for r in records), **sent,
         "block_to_executed_s": round(now - records[-1].last_block_timestamp, 1), "duration_s": watch.seconds,
     })
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dagster import ConfigurableResource
 
+from orchestrator_pipelines.zksync_os.l1_client import ZkOsL1Client, ZkOsL1Reader
 from orchestrator_pipelines.zksync_os.node_client import ZkOsNodeClient
 from orchestrator_pipelines.zksync_os.prover_api.client import OrchestratorProverApi
 from orchestrator_pipelines.zksync_os.sealing import SealPolicy
@@ -61,17 +62,15 @@ class ZkOsL1Resource(ConfigurableResource):
     max_fee_per_gas_gwei: float | None = None
     tx_timeout_s: int = 600
 
-    def client(self):
-        from orchestrator_pipelines.zksync_os_pipeline.l1 import ZkOsL1
+    def reader(self) -> ZkOsL1Reader:
+        """Reads only (sensors): discovery, totals, stored hashes, the execution delay."""
+        return ZkOsL1Reader(self.rpc_url, self.bridgehub_address, self.chain_id)
 
-        return ZkOsL1(
-            rpc_url=self.rpc_url,
-            bridgehub_address=self.bridgehub_address,
-            chain_id=self.chain_id,
-            commit_private_key=self.commit_private_key,
-            prove_private_key=self.prove_private_key,
-            execute_private_key=self.execute_private_key,
-            confirmations=self.confirmations,
-            max_fee_per_gas_gwei=self.max_fee_per_gas_gwei,
-            tx_timeout_s=self.tx_timeout_s,
+    def client(self) -> ZkOsL1Client:
+        """The three senders, each with its own key."""
+        return ZkOsL1Client(
+            self.rpc_url, self.bridgehub_address, self.chain_id,
+            commit_key=self.commit_private_key, prove_key=self.prove_private_key, execute_key=self.execute_private_key,
+            confirmations=max(1, self.confirmations), tx_timeout_s=self.tx_timeout_s,
+            max_fee_per_gas_cap_wei=None if self.max_fee_per_gas_gwei is None else int(self.max_fee_per_gas_gwei * 10**9),
         )

@@ -73,7 +73,7 @@ def build_zkos_batching_sensor(interval_s: int, default_status: DefaultSensorSta
         if "next_block" not in cursor:
             newest = newest_batch(context.instance)
             if newest is None:
-                totals = zkos_l1.client().totals()
+                totals = zkos_l1.reader().totals()
                 if totals.committed > 0:
                     return SkipReason(
                         f"L1 already has {totals.committed} committed batches this instance did not make; "
@@ -88,7 +88,7 @@ def build_zkos_batching_sensor(interval_s: int, default_status: DefaultSensorSta
             last = read_json(store, newest, SEAL)["last_block"]
             cursor = {"next_block": last + 1, "next_batch": newest + 1}
         next_block, next_batch = cursor["next_block"], cursor["next_batch"]
-        executed = zkos_l1.client().totals().executed
+        executed = zkos_l1.reader().totals().executed
         waiting = next_batch - 1 - executed
         if waiting >= zkos_policy.max_unexecuted_batches:
             return SensorResult(skip_reason=SkipReason(f"{waiting} batches wait for execution on L1"), cursor=dump_cursor(cursor))
@@ -181,7 +181,7 @@ def build_zkos_l1_sensor(interval_s: int, default_status: DefaultSensorStatus):
         )
         if reaped:
             context.log.warning(f"marked {len(reaped)} abandoned runs failed: {', '.join(reaped)}")
-        l1 = zkos_l1.client()
+        l1 = zkos_l1.reader()
         api = prover_api.client()
         totals = l1.totals()
         requests: list[RunRequest] = []
@@ -214,7 +214,7 @@ def build_zkos_l1_sensor(interval_s: int, default_status: DefaultSensorStatus):
                             {RANGE_START_TAG: start, RANGE_END_TAG: end}))
 
         # execute
-        ready = l1.executable_up_to(totals.executed + 1, totals.verified) if totals.executed < totals.verified else totals.executed
+        ready = l1.executable_up_to(totals)
         execute = next_execute(totals, executable_up_to=ready, max_batches=zkos_policy.max_batches_per_execute, in_flight=False)
         if isinstance(execute, Wait):
             decide(execute)

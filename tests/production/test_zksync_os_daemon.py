@@ -77,7 +77,7 @@ def test_kill_9_of_the_daemon_mid_batch_is_recovered_from_l1_without_duplicate_t
                 records = [json.loads(p.read_text()) for p in artifacts.glob(f"zksync_os/batches/*/{step}_tx.json")]
                 recorded[step] = sum(len(r["hashes"]) for r in records)
                 assert all(len(r["hashes"]) == 1 for r in records), f"a {step} was broadcast twice"
-                assert l1.w3.eth.get_transaction_count(l1.accounts[step].address) == recorded[step]
+                assert pipeline.w3.eth.get_transaction_count(l1.accounts[step].address) == recorded[step]
             assert recorded["commit"] == totals.committed
             for number in range(1, totals.executed + 1):
                 record = json.loads((artifacts / f"zksync_os/batches/{number:06d}/batch.json").read_text())

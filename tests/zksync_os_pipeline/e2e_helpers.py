@@ -14,7 +14,9 @@ from orchestrator_pipelines.config import load_settings
 from orchestrator_pipelines.definitions import build_definitions
 from orchestrator_pipelines.devnet.zksync_os.stack import ZkOsDevnet, ZkOsDevnetConfig
 from orchestrator_pipelines.local_runner import LocalRunner
-from orchestrator_pipelines.zksync_os_pipeline.l1 import ZkOsL1
+from web3 import Web3
+
+from orchestrator_pipelines.zksync_os.l1_client import ZkOsL1Client
 from tests.pipeline.e2e_helpers import patched_environ
 
 SENSORS = ("zkos_batching_sensor", "zkos_l1_sensor")
@@ -30,15 +32,19 @@ class ZkOsPipeline:
         self.runner = LocalRunner(self.defs, instance)
         self.skip_reasons: list[str] = []
 
-    def l1(self) -> ZkOsL1:
-        return ZkOsL1(
-            rpc_url=self.env["ORCHESTRATOR_ETHEREUM_RPC_URL"],
-            bridgehub_address=self.env["ORCHESTRATOR_ZKOS_BRIDGEHUB_ADDRESS"],
-            chain_id=int(self.env["ORCHESTRATOR_ZKOS_CHAIN_ID"]),
-            commit_private_key=self.env["ORCHESTRATOR_ZKOS_COMMIT_PRIVATE_KEY"],
-            prove_private_key=self.env["ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY"],
-            execute_private_key=self.env["ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY"],
+    def l1(self) -> ZkOsL1Client:
+        return ZkOsL1Client(
+            self.env["ORCHESTRATOR_ETHEREUM_RPC_URL"],
+            self.env["ORCHESTRATOR_ZKOS_BRIDGEHUB_ADDRESS"],
+            int(self.env["ORCHESTRATOR_ZKOS_CHAIN_ID"]),
+            commit_key=self.env["ORCHESTRATOR_ZKOS_COMMIT_PRIVATE_KEY"],
+            prove_key=self.env["ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY"],
+            execute_key=self.env["ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY"],
         )
+
+    @property
+    def w3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.env["ORCHESTRATOR_ETHEREUM_RPC_URL"]))
 
     def drive(self, until: Callable[[], bool], what: str, deadline_s: float = 90.0) -> None:
         """Tick both sensors, executing their runs here, until ``until()``; every run must succeed."""

@@ -53,18 +53,18 @@ def test_rollup_batches_are_committed_proven_as_a_range_and_executed_with_deposi
         assert records[0].previous.batch_number == 0
         assert sum(len(r.l1_tx_hashes) for r in records) >= 3, "the deposits were executed"
         first_prove = _tx_record(pipeline, 1, "prove_tx.json")
-        call = decode_call(bytes(l1.w3.eth.get_transaction(first_prove["hashes"][0])["input"]))
+        call = decode_call(bytes(pipeline.w3.eth.get_transaction(first_prove["hashes"][0])["input"]))
         assert call.process_to - call.process_from + 1 >= 3, "one range proof over at least three batches"
 
         # Never sent twice: one broadcast per step, and each key sent exactly that many transactions.
         commits = [_tx_record(pipeline, n, "commit_tx.json") for n in range(1, totals.committed + 1)]
         assert all(len(c["hashes"]) == 1 for c in commits)
         accounts = l1.accounts
-        assert l1.w3.eth.get_transaction_count(accounts["commit"].address) == totals.committed
+        assert pipeline.w3.eth.get_transaction_count(accounts["commit"].address) == totals.committed
         proves = [p for p in pipeline.devnet_artifacts.glob("zksync_os/batches/*/prove_tx.json")]
         executes = [e for e in pipeline.devnet_artifacts.glob("zksync_os/batches/*/execute_tx.json")]
-        assert l1.w3.eth.get_transaction_count(accounts["prove"].address) == len(proves)
-        assert l1.w3.eth.get_transaction_count(accounts["execute"].address) == len(executes)
+        assert pipeline.w3.eth.get_transaction_count(accounts["prove"].address) == len(proves)
+        assert pipeline.w3.eth.get_transaction_count(accounts["execute"].address) == len(executes)
 
         # The execution delay was waited for by the sensor, not inside a run and not by a revert: no execute
         # run was requested before every batch of its range had been committed DELAY seconds ago.
@@ -72,7 +72,7 @@ def test_rollup_batches_are_committed_proven_as_a_range_and_executed_with_deposi
         assert runs and all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in runs)
         for run in runs:
             last = int(run.dagster_run.tags["dagster/asset_partition_range_end"])
-            committed_at = l1.w3.eth.get_block(_tx_record(pipeline, last, "commit_tx.json")["mined"]["block"])["timestamp"]
+            committed_at = pipeline.w3.eth.get_block(_tx_record(pipeline, last, "commit_tx.json")["mined"]["block"])["timestamp"]
             assert run.create_timestamp.timestamp() >= committed_at + DELAY_S - 1
 
         # The node's finalized tag follows L1's executions.
@@ -85,10 +85,10 @@ def test_validium_commits_send_no_pubdata(tmp_path):
     with zkos_pipeline(tmp_path, validium=True) as pipeline:
         pipeline.devnet_artifacts = tmp_path / "artifacts"
         l1 = pipeline.l1()
-        assert l1.discover().da_mode.name == "VALIDIUM"
+        assert l1.chain.da_mode.name == "VALIDIUM"
         pipeline.drive(lambda: l1.totals().executed >= 2, "two validium batches executed", deadline_s=60)
         commit = _tx_record(pipeline, 1, "commit_tx.json")
-        calldata = bytes(l1.w3.eth.get_transaction(commit["hashes"][0])["input"])
+        calldata = bytes(pipeline.w3.eth.get_transaction(commit["hashes"][0])["input"])
         record = _record(pipeline, 1)
         assert record.pubdata_bytes > 0
         assert record.commit_info.operator_da_input[97:-32] not in calldata  # pubdata stays off L1
