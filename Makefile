@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup dev test bench-formats bench-pipeline bench-scale docs-screenshot clean
+.PHONY: setup dev test bench-formats bench-pipeline bench-scale bench-zksync docs-screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ bench-pipeline: setup
 
 bench-scale: setup
 	$(BIN)/python benchmarks/bench_scale.py
+
+bench-zksync: setup
+	$(BIN)/python benchmarks/bench_zksync.py
 
 docs-screenshot: setup
 	ORCHESTRATOR_UPDATE_DOCS_SCREENSHOT=1 $(BIN)/python -m pytest -p no:cacheprovider tests/ui -k asset_graph_nodes

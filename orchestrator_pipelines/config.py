@@ -475,6 +475,10 @@ class Settings(BaseSettings):
         10, "PROVER_API_MAX_FRIS_PER_SNARK", ge=1,
         doc="FRI proofs aggregated by one SNARK job (`prover_api_max_fris_per_snark`)",
     )
+    zkos_abandoned_run_after_s: float = _f(
+        600.0, "ZKOS_ABANDONED_RUN_AFTER_SECONDS", gt=0,
+        doc="a ZKsync OS run STARTED this long ago lost its worker (daemon killed): marked failed, its step requested again",
+    )
 
     # Alerts
     sns_topic: str = _f(

@@ -171,6 +171,15 @@ def max_snos_batches(settings: Settings) -> int:
 
 
 def build_definitions(settings: Settings) -> Definitions:
+    """The deployment's stack (``ORCHESTRATOR_STACK``): Starknet (Madara) or ZKsync OS."""
+    if settings.stack == "zksync_os":
+        from orchestrator_pipelines.zksync_os_pipeline.definitions import build_zksync_os_definitions
+
+        return build_zksync_os_definitions(settings, build_resources(settings))
+    return build_starknet_definitions(settings)
+
+
+def build_starknet_definitions(settings: Settings) -> Definitions:
     """The direct pipeline (``aggregation`` off), the aggregated one (on), or both split by Starknet version (auto)."""
     status = DefaultSensorStatus.RUNNING if settings.sensors_running_by_default else DefaultSensorStatus.STOPPED
     interval = settings.sensor_interval_s

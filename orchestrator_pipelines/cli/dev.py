@@ -50,6 +50,8 @@ def prepare_dagster_home(home: Path) -> Path:
 
 
 def run_dev(args: argparse.Namespace) -> int:
+    if os.environ.get("ORCHESTRATOR_STACK", "starknet") == "zksync_os":
+        return run_dev_zksync_os(args)
     from orchestrator_pipelines.cli.devnet import print_summary
     from orchestrator_pipelines.devnet.env import orchestrator_env
     from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack
@@ -68,19 +70,46 @@ def run_dev(args: argparse.Namespace) -> int:
     with DevnetStack(config) as stack:
         print_summary(stack)
         env = {**os.environ, **orchestrator_env(stack.info(), state_dir / "artifacts"), "DAGSTER_HOME": str(home)}
-        command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestrator_pipelines.definitions",
-                   "-h", args.host, "-p", str(args.port)]
-        print(f"dagster dev: http://{args.host}:{args.port}  (DAGSTER_HOME {home})", flush=True)
-        process = subprocess.Popen(command, env=env, cwd=home)
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGINT))
+        return _run_dagster_dev(args, env, home)
+
+
+def _run_dagster_dev(args: argparse.Namespace, env: dict[str, str], home: Path) -> int:
+    command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestrator_pipelines.definitions",
+               "-h", args.host, "-p", str(args.port)]
+    print(f"dagster dev: http://{args.host}:{args.port}  (DAGSTER_HOME {home})", flush=True)
+    process = subprocess.Popen(command, env=env, cwd=home)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGINT))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
         try:
-            return process.wait()
-        except KeyboardInterrupt:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            return 0
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_dev_zksync_os(args: argparse.Namespace) -> int:
+    """The ZKsync OS devnet (anvil + L1 contracts, node, prover API, fake provers) and ``dagster dev``."""
+    from orchestrator_pipelines.devnet.zksync_os.stack import ZkOsDevnet, ZkOsDevnetConfig
+
+    if not 0 < args.port < 65536:
+        raise OrchestratorError(f"--port must be within 1..65535, got {args.port}")
+    state_dir = (args.state_dir / "zksync_os").resolve()
+    home = prepare_dagster_home(args.dagster_home or state_dir / "dagster_home")
+    config = ZkOsDevnetConfig(state_dir=state_dir, block_time_s=args.block_time, seed=args.seed)
+    with ZkOsDevnet(config) as devnet:
+        info = devnet.info()
+        print(
+            "ZKsync OS devnet up\n"
+            f"  l2 rpc (node)    {info['l2']['rpc_url']}  (chain {info['l2']['chain_id']})\n"
+            f"  l1 rpc (anvil)   {info['l1']['rpc_url']}  (chain id {info['l1']['chain_id']})\n"
+            f"  bridgehub        {info['l1']['bridgehub']}\n"
+            f"  prover api       {info['prover_api']['url']}  (fake FRI and SNARK provers attached)",
+            flush=True,
+        )
+        env = {**os.environ, **devnet.orchestrator_env(state_dir / "artifacts"), "DAGSTER_HOME": str(home)}
+        return _run_dagster_dev(args, env, home)

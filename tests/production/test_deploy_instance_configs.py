@@ -133,6 +133,7 @@ def test_postgres_instance_writes_and_reads_a_run_and_materialization(
         assert {limit["key"] for limit in queue.tag_concurrency_limits} == {
             "orchestrator/settlement",
             "orchestrator/prover-submit",
+            "orchestrator/zkos-l1",
         }
         assert instance.run_retries_enabled and instance.run_retries_max_retries == 3
         assert instance.run_monitoring_enabled
@@ -243,7 +244,7 @@ def test_rendered_limits_come_from_the_environment(deploy_env: None, tmp_path: P
     coordinator = config["run_coordinator"]["config"]
     assert coordinator["max_concurrent_runs"] == 25
     limits = {item["key"]: item["limit"] for item in coordinator["tag_concurrency_limits"]}
-    assert limits == {"orchestrator/settlement": 1, "orchestrator/prover-submit": 7}
+    assert limits == {"orchestrator/settlement": 1, "orchestrator/prover-submit": 7, "orchestrator/zkos-l1": 1}
 
 
 def test_render_without_overrides_keeps_the_file_values() -> None:
