@@ -90,6 +90,16 @@ CORE_CONTRACT_ABI: list[dict[str, Any]] = [
             ("configHash", "uint256"),
         )
     ),
+    *(
+        {
+            "type": "function",
+            "name": name,
+            "stateMutability": "view",
+            "inputs": [{"name": "msgHash", "type": "bytes32"}],
+            "outputs": [{"name": "", "type": "uint256"}],
+        }
+        for name in ("l1ToL2Messages", "l2ToL1Messages")
+    ),
     {
         "type": "function",
         "name": "isOperator",
@@ -282,6 +292,21 @@ class SettlementClient:
         who = _checksum(address, "address") if address is not None else self.address
         with _transient_on_io("reading isOperator", self.rpc_url):
             return bool(self.core_contract.functions.isOperator(who).call())
+
+    def l1_to_l2_messages(self, message_hash: bytes, block: int | str = "latest") -> int:
+        """``l1ToL2Messages(hash)`` at ``block``: the message's fee + 1 while it waits for L2, 0 once consumed."""
+        return self._message_counter("l1ToL2Messages", message_hash, block)
+
+    def l2_to_l1_messages(self, message_hash: bytes, block: int | str = "latest") -> int:
+        """``l2ToL1Messages(hash)`` at ``block``: how many copies of the message ``consumeMessageFromL2`` may take."""
+        return self._message_counter("l2ToL1Messages", message_hash, block)
+
+    def _message_counter(self, name: str, message_hash: bytes, block: int | str) -> int:
+        if len(message_hash) != 32:
+            raise InvalidInputError(f"{name}: a message hash is 32 bytes, got {len(message_hash)}")
+        with _transient_on_io(f"reading {name}", self.rpc_url):
+            function = getattr(self.core_contract.functions, name)
+            return int(function(bytes(message_hash)).call(block_identifier=block))
 
     def is_fact_valid(self, fact: bytes) -> bool:
         if self.fact_registry is None:

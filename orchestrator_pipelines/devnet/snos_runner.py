@@ -6,7 +6,11 @@ orchestrator needs from the OS, with the same formulas as the Starknet OS
 (compressed), split into blobs; each blob's KZG commitment; one evaluation point
 ``z = x_0`` for all blobs (``kzg.starknet_x0``, as the OS hashes the whole DA
 segment and every commitment); each blob's ``y = p_i(x_0)``; and the header with
-roots, block numbers and hashes, the OS program hash and the config hash. It
+roots, block numbers and hashes, the OS program hash and the config hash; and
+the two message segments, as the OS fills them from the blocks it executes: every
+L1 handler is a message to L2 the core contract must consume (``from_address``,
+``to_address``, nonce, selector, payload), every message a transaction sent is a
+message to L1 the core contract records for ``consumeMessageFromL2``. It
 writes that output into a PIE-shaped zip (``cairo_pie.write_pie_zip``) whose program is
 :data:`DEVNET_OS_PROGRAM`, so the fact (``keccak(program_hash, keccak(output))``)
 is computed exactly as for a real SNOS PIE, and the devnet core contract,
@@ -95,6 +99,7 @@ class DevnetSnosRunner:
         updates = self.client.state_updates(first_block, last_block)
         first = self.client.block(first_block)
         last = self.client.block(last_block)
+        messages = self.client.messages(first_block, last_block)
         diff = squash_state_updates(updates)
         felts = da_felts(diff, lambda address: self._nonce(address, last_block), last.starknet_version)
         blobs = felts_to_blobs(felts, max_blobs=self.max_blobs)
@@ -116,8 +121,8 @@ class DevnetSnosRunner:
             use_kzg_da=True,
             full_output=False,
             kzg=KzgSegment(x0=x0, commitments=commitments, y_values=ys),
-            messages_to_l1=[],
-            messages_to_l2=[],
+            messages_to_l1=messages.to_l1,
+            messages_to_l2=messages.to_l2,
             layout=LAYOUT_V0_13_3,
         )
         return output, felts
