@@ -41,7 +41,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 from orchestrator_pipelines.starknet.calldata import UPDATE_STATE_KZG_DA_SELECTOR, encode_update_state_kzg_da
@@ -306,7 +306,13 @@ class SettlementClient:
             raise InvalidInputError(f"{name}: a message hash is 32 bytes, got {len(message_hash)}")
         with _transient_on_io(f"reading {name}", self.rpc_url):
             function = getattr(self.core_contract.functions, name)
-            return int(function(bytes(message_hash)).call(block_identifier=block))
+            try:
+                return int(function(bytes(message_hash)).call(block_identifier=block))
+            except (ContractLogicError, BadFunctionCallOutput) as exc:
+                raise OrchestratorError(
+                    f"{name}(0x{bytes(message_hash).hex()}) at block {block} failed on the core contract "
+                    f"{self.core_contract.address}: {exc} (a build without L1<->L2 messaging?)"
+                ) from None
 
     def is_fact_valid(self, fact: bytes) -> bool:
         if self.fact_registry is None:

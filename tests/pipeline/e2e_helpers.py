@@ -57,8 +57,8 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) -> Iterator[tuple[DevnetStack, dict[str, str]]]:
     """Devnet with fast blocks, a multi-blob block early, a short proving delay; its env exported.
 
-    ``options`` tunes block_time_s, prover_delay_s, large_block_every and
-    max_batch_blocks.
+    ``options`` tunes block_time_s, prover_delay_s, large_block_every,
+    withdrawal_every and max_batch_blocks.
     """
     options = options or {}
     stack = DevnetStack(
@@ -67,7 +67,11 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
             block_time_s=options.get("block_time_s", 1.0),
             prover_delay_s=options.get("prover_delay_s", 1.0),
             persist=False,
-            node_options={"large_block_every": options.get("large_block_every", 12), "genesis_accounts": 8},
+            node_options={
+                "large_block_every": options.get("large_block_every", 12),
+                "withdrawal_every": options.get("withdrawal_every", 5),
+                "genesis_accounts": 8,
+            },
         )
     )
     with stack:
