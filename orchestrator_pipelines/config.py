@@ -33,11 +33,20 @@ def _env(name: str, *madara: str) -> AliasChoices:
     return AliasChoices(f"ORCHESTRATOR_{name}", *(f"MADARA_ORCHESTRATOR_{m}" for m in madara))
 
 
+def _server_env(name: str) -> AliasChoices:
+    """Our variable first, then zksync-os-server's name for the same setting (e.g. ``BATCHER_BATCH_TIMEOUT``)."""
+    return AliasChoices(f"ORCHESTRATOR_{name}", name)
+
+
 # Secret settings: (our variable, the Madara orchestrator's variable or None).
 SECRET_ENV_VARS: dict[str, tuple[str, str | None]] = {
     "ethereum_private_key": ("ORCHESTRATOR_ETHEREUM_PRIVATE_KEY", "MADARA_ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"),
     "atlantic_api_key": ("ORCHESTRATOR_ATLANTIC_API_KEY", "MADARA_ORCHESTRATOR_ATLANTIC_API_KEY"),
     "slack_webhook_url": ("ORCHESTRATOR_SLACK_WEBHOOK_URL", None),
+    # ZKsync OS: one key per L1 step, as the server's l1_sender_operator_{commit,prove,execute}_pk.
+    "zkos_commit_private_key": ("ORCHESTRATOR_ZKOS_COMMIT_PRIVATE_KEY", None),
+    "zkos_prove_private_key": ("ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY", None),
+    "zkos_execute_private_key": ("ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY", None),
 }
 
 
@@ -98,13 +107,28 @@ class Settings(BaseSettings):
     snos_timeout_s: int = Field(3600, gt=0, validation_alias=_env("SNOS_TIMEOUT_SECONDS"))
 
     # Batching
-    max_batch_blocks: int = Field(10, ge=1, validation_alias=_env("MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE"))
+    # Unset: 10 blocks per direct batch, 100 per aggregator batch (Madara's default).
+    max_batch_blocks: int | None = Field(None, ge=1, validation_alias=_env("MAX_BATCH_BLOCKS", "MAX_BATCH_SIZE"))
     max_batch_age_s: int = Field(60, ge=1, validation_alias=_env("MAX_BATCH_AGE_SECONDS", "MAX_BATCH_TIME_SECONDS"))
     max_blobs: int = Field(6, ge=1, le=9, validation_alias=_env("MAX_BLOBS", "MAX_NUM_BLOBS"))
     min_block: int | None = Field(None, ge=0, validation_alias=_env("MIN_BLOCK", "MIN_BLOCK_NO_TO_PROCESS"))
     max_block: int | None = Field(None, ge=0, validation_alias=_env("MAX_BLOCK", "MAX_BLOCK_NO_TO_PROCESS"))
     max_batches_per_tick: int = Field(10, ge=1, validation_alias=_env("MAX_BATCHES_PER_TICK"))
     max_unsettled_batches: int = Field(50, ge=1, validation_alias=_env("MAX_UNSETTLED_BATCHES"))
+
+    # Two-level batching (Starknet 0.14 aggregation)
+    aggregation: Literal["auto", "on", "off"] = Field("auto", validation_alias=_env("AGGREGATION"))
+    blob_size_buffer: int = Field(15, ge=0, validation_alias=_env("BLOB_SIZE_BUFFER", "BLOB_SIZE_BUFFER"))
+    max_aggregator_input_size: int = Field(
+        750_000, ge=1, validation_alias=_env("MAX_AGGREGATOR_INPUT_SIZE", "MAX_AGGREGATOR_INPUT_SIZE")
+    )
+    max_blocks_per_snos_batch: int = Field(
+        10, ge=1, validation_alias=_env("MAX_BLOCKS_PER_SNOS_BATCH", "MAX_BLOCKS_PER_SNOS_BATCH")
+    )
+    fixed_blocks_per_snos_batch: int | None = Field(
+        None, ge=1, validation_alias=_env("FIXED_BLOCKS_PER_SNOS_BATCH", "FIXED_BLOCKS_PER_SNOS_BATCH")
+    )
+    settled_retention_hours: int = Field(168, ge=1, validation_alias=_env("SETTLED_RETENTION_HOURS"))
 
     # Sensors
     sensor_interval_s: int = Field(5, ge=1, validation_alias=_env("SENSOR_INTERVAL_SECONDS"))
@@ -118,6 +142,27 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("ORCHESTRATOR_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"))
     aws_region: str = Field("us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
 
+    # ZKsync OS stack (ORCHESTRATOR_STACK=zksync_os). Names after the zksync-os-server setting
+    # they mirror; the server's own variable name is accepted too.
+    stack: Literal["starknet", "zksync_os"] = Field("starknet", validation_alias=_env("STACK"))
+    zkos_rpc_url: str = Field("http://127.0.0.1:3050", validation_alias=_env("ZKOS_RPC_URL"))
+    zkos_bridgehub_address: str = Field("", validation_alias=_env("ZKOS_BRIDGEHUB_ADDRESS"))
+    zkos_chain_id: int = Field(270, ge=1, validation_alias=_env("ZKOS_CHAIN_ID"))
+    batcher_blocks_per_batch_limit: int = Field(10, ge=1, validation_alias=_server_env("BATCHER_BLOCKS_PER_BATCH_LIMIT"))
+    batcher_batch_timeout_s: float = Field(1.0, gt=0, validation_alias=_server_env("BATCHER_BATCH_TIMEOUT"))
+    sequencer_block_pubdata_limit_bytes: int = Field(
+        110_000, ge=1, validation_alias=_server_env("SEQUENCER_BLOCK_PUBDATA_LIMIT_BYTES")
+    )
+    prover_api_url: str = Field("http://127.0.0.1:3124", validation_alias=_env("PROVER_API_URL"))
+    prover_api_address: str = Field("0.0.0.0:3124", validation_alias=_server_env("PROVER_API_ADDRESS"))
+    prover_api_database_url: str = Field(".devnet/prover_api.sqlite", validation_alias=_env("PROVER_API_DATABASE_URL"))
+    prover_api_fri_job_timeout_s: float = Field(300.0, gt=0, validation_alias=_server_env("PROVER_API_FRI_JOB_TIMEOUT"))
+    prover_api_snark_job_timeout_s: float = Field(300.0, gt=0, validation_alias=_server_env("PROVER_API_SNARK_JOB_TIMEOUT"))
+    prover_api_max_assigned_batch_range: int = Field(
+        10, ge=1, validation_alias=_server_env("PROVER_API_MAX_ASSIGNED_BATCH_RANGE")
+    )
+    prover_api_max_fris_per_snark: int = Field(10, ge=1, validation_alias=_server_env("PROVER_API_MAX_FRIS_PER_SNARK"))
+
     # Alerts
     sns_topic_arn: str = Field("", validation_alias=_env("SNS_TOPIC_ARN", "AWS_SNS_ARN"))
 
@@ -126,14 +171,15 @@ class Settings(BaseSettings):
         if self.min_block is not None and self.max_block is not None and self.max_block < self.min_block:
             raise ValueError(f"max_block ({self.max_block}) is below min_block ({self.min_block})")
         if self.profile == "chain":
-            missing = [
-                name
-                for name, value in (
+            required = (
+                (("ORCHESTRATOR_ZKOS_BRIDGEHUB_ADDRESS", self.zkos_bridgehub_address),)
+                if self.stack == "zksync_os"
+                else (
                     ("ORCHESTRATOR_CORE_CONTRACT_ADDRESS", self.core_contract_address),
                     ("ORCHESTRATOR_FACT_REGISTRY_ADDRESS", self.fact_registry_address),
                 )
-                if not value
-            ]
+            )
+            missing = [name for name, value in required if not value]
             if self.snos_runner == "external" and not self.snos_command:
                 missing.append("ORCHESTRATOR_SNOS_COMMAND")
             if self.artifact_store == "s3" and not self.s3_bucket:
@@ -145,9 +191,23 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def direct_batch_blocks(self) -> int:
+        """Blocks per batch of the direct (one OS run per batch) pipeline."""
+        return self.max_batch_blocks or 10
+
+    @property
+    def aggregator_batch_blocks(self) -> int:
+        """Blocks per aggregator batch (``MAX_BATCH_SIZE``, Madara's default 100)."""
+        return self.max_batch_blocks or 100
+
+    @property
     def sensors_running_by_default(self) -> bool:
         """Devnet sensors start running; on a real chain an operator switches them on."""
         return self.profile == "devnet"
+
+
+# Prefixes of the variables settings are read from (ours, the Madara orchestrator's, AWS, zksync-os-server's).
+SETTING_PREFIXES = ("ORCHESTRATOR_", "MADARA_ORCHESTRATOR_", "AWS_", "BATCHER_", "SEQUENCER_", "PROVER_API_")
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -158,7 +218,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         if environ is None:
             return Settings()
         return Settings.model_validate(
-            {key: value for key, value in environ.items() if key.startswith(("ORCHESTRATOR_", "MADARA_ORCHESTRATOR_", "AWS_"))}
+            {key: value for key, value in environ.items() if key.startswith(SETTING_PREFIXES)}
         )
     except ValidationError as exc:
         error = exc.errors()[0]

@@ -72,7 +72,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             region_name=settings.aws_region,
         ),
         "policy": PipelinePolicyResource(
-            max_batch_blocks=settings.max_batch_blocks,
+            max_batch_blocks=settings.direct_batch_blocks,
             max_batch_age_s=settings.max_batch_age_s,
             max_blobs=settings.max_blobs,
             min_block=settings.min_block,

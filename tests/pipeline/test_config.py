@@ -12,7 +12,7 @@ def test_defaults_are_the_devnet_profile():
     settings = load_settings({})
     assert settings.profile == "devnet"
     assert settings.sensors_running_by_default
-    assert (settings.max_batch_blocks, settings.max_blobs) == (10, 6)
+    assert (settings.direct_batch_blocks, settings.aggregator_batch_blocks, settings.max_blobs) == (10, 100, 6)
 
 
 @pytest.mark.parametrize(

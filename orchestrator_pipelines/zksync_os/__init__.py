@@ -1,0 +1,1 @@
+"""ZKsync OS settlement: the domain core of the second stack (never imports Dagster)."""
