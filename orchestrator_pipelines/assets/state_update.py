@@ -141,11 +141,11 @@ def state_update(
         metadata={"os_output_final_root": hex32(output.final_root), "l1_state_root": hex32(after.root)},
         description=None if matches else "the core contract's state differs from the OS output after settlement",
     )
-    message_check = _messages_check(client, output, receipt.block_number if receipt is not None else "latest")
+    message_check = check_messages_on_l1(client, output, receipt.block_number if receipt is not None else "latest")
     return MaterializeResult(metadata=metadata, check_results=[check, message_check])
 
 
-def _messages_check(client, output, l1_block) -> AssetCheckResult:
+def check_messages_on_l1(client, output, l1_block) -> AssetCheckResult:
     """Read the core contract's message counters for every message of the output at ``l1_block``.
 
     Read at the settlement's block, not the latest one: a withdrawal consumed on L1

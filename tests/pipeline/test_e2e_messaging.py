@@ -17,7 +17,8 @@ from starknet_py.net.client_models import L1HandlerTransaction, TransactionExecu
 from starknet_py.net.full_node_client import FullNodeClient
 from starknet_py.net.schemas.rpc.transactions import MessageStatusSchema
 
-from orchestrator_pipelines.assets.state_update import MESSAGES_CHECK
+from orchestrator_pipelines.assets.common import load_program_output
+from orchestrator_pipelines.assets.state_update import MESSAGES_CHECK, check_messages_on_l1
 from orchestrator_pipelines.clients.l1_messaging import L1MessagingClient
 from orchestrator_pipelines.devnet.starknet_node.generator import (
     BRIDGED_TOKEN_ADDRESS,
@@ -28,6 +29,7 @@ from orchestrator_pipelines.devnet.starknet_node.generator import (
 from orchestrator_pipelines.errors import OrchestratorError
 from orchestrator_pipelines.partitions import batch_partition_key
 from orchestrator_pipelines.starknet.messages import l2_to_l1_message_hash
+from orchestrator_pipelines.starknet.os_output import parse_os_output
 from tests.pipeline.e2e_helpers import latest_metadata, settle_in_process, settlement_client
 from tests.pipeline.sensor_helpers import produce_blocks
 
@@ -114,3 +116,11 @@ def test_a_deposit_reaches_l2_and_a_withdrawal_is_consumable_once_its_batch_sett
     assert consumed == withdrawal_hash and settlement.l2_to_l1_messages(withdrawal_hash) == 0
     with pytest.raises(OrchestratorError, match="INVALID_MESSAGE_TO_CONSUME"):
         l1_bridge.consume_message_from_l2(first.l2_address, first.payload)
+
+    # Read at the latest L1 block instead of the settlement's, the check would now see a taken withdrawal.
+    store = pipeline.defs.resources["artifacts"].store()
+    output = parse_os_output(load_program_output(store, key))
+    assert check_messages_on_l1(settlement, output, update["l1_block"]).passed
+    late = check_messages_on_l1(settlement, output, "latest")
+    assert not late.passed and late.metadata["not_consumable_on_l1"].value == 1
+    assert late.metadata["not_consumable_hashes"].value == "0x" + withdrawal_hash.hex()
