@@ -24,6 +24,7 @@ from typing import Any, Sequence
 from eth_account import Account
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.logs import DISCARD
 
 from orchestrator_pipelines.clients.settlement import _transient_on_io
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
@@ -108,7 +109,7 @@ class L1MessagingClient:
         words = [int(w) for w in payload]
         function = self.contract.functions.sendMessageToL2(int(to_address), int(selector), words)
         receipt = self._transact(function, "sendMessageToL2", value=int(fee_wei))
-        logs = self.contract.events.LogMessageToL2().process_receipt(receipt, errors=())
+        logs = self.contract.events.LogMessageToL2().process_receipt(receipt, errors=DISCARD)
         if len(logs) != 1:
             raise OrchestratorError(
                 f"sendMessageToL2 {receipt['transactionHash'].to_0x_hex()}: expected one LogMessageToL2, got {len(logs)}"

@@ -63,6 +63,6 @@ def test_messages_run_once_in_nonce_order_across_a_restart_and_only_where_l2_has
         assert [h.nonce for h in l1_handlers(client, 2)] == [third.nonce]
         assert l1_handlers(client, 3) == []
         assert client.get_storage_at_sync(BRIDGED_TOKEN_ADDRESS, balance_key(RECIPIENT), block_number=3) == 23
-        status = restarted.starknet_rpc("starknet_getMessagesStatus", {"transaction_hash": first.tx_hash})
+        status = restarted.starknet_rpc("starknet_getMessagesStatus", first.tx_hash)
         assert [int(s["transaction_hash"], 16) for s in status] == [handlers[0].hash]
     assert stray.nonce == second.nonce + 1
