@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
 from orchestrator_pipelines.errors import InvalidInputError, TooManyBlobsError
+from orchestrator_pipelines.starknet.da_encoding import parse_starknet_version
 
 FIELD_ELEMENTS_PER_BLOB = 4096
 
@@ -34,6 +35,9 @@ class BatchPolicy:
     max_age_s: float = 60.0
     max_blobs: int = 6
     last_block_to_process: int | None = None
+    # With aggregation "auto": blocks of this Starknet version and later are the aggregated
+    # pipeline's; a direct batch closes before the first of them and batching stops there.
+    stop_before_version: str | None = None
 
     @property
     def felt_capacity(self) -> int:
@@ -145,6 +149,12 @@ def close_batches(
             raise InvalidInputError(f"blocks are not consecutive: {previous} then {block.number}")
         previous = block.number
         if policy.last_block_to_process is not None and block.number > policy.last_block_to_process:
+            break
+        if policy.stop_before_version is not None and (
+            parse_starknet_version(block.starknet_version) >= parse_starknet_version(policy.stop_before_version)
+        ):
+            if current:
+                close("version_change")
             break
         if block.da_felts_bound > policy.felt_capacity:
             needed = -(-block.da_felts_bound // FIELD_ELEMENTS_PER_BLOB)

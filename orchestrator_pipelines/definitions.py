@@ -12,7 +12,12 @@ from pathlib import Path
 
 from dagster import DefaultSensorStatus, Definitions, EnvVar
 
+from orchestrator_pipelines.aggregation_batching import AggregationPolicy
+from orchestrator_pipelines.aggregation_jobs import AGGREGATION_JOBS
+from orchestrator_pipelines.aggregation_partitions import snos_batches_partitions
 from orchestrator_pipelines.assets import BATCH_ASSETS
+from orchestrator_pipelines.assets.aggregator_batch import AGGREGATOR_ASSETS
+from orchestrator_pipelines.assets.snos_batch import build_snos_batch_assets
 from orchestrator_pipelines.config import Settings, load_settings, secret_env_name
 from orchestrator_pipelines.jobs import ALL_JOBS
 from resources import (
@@ -24,6 +29,9 @@ from resources import (
     SettlementResource,
     SnosRunnerResource,
 )
+from sensors.aggregation import build_aggregation_sensor
+from sensors.aggregator_batching import build_aggregator_batching_sensor
+from sensors.aggregator_settlement import build_aggregator_settlement_sensor
 from sensors import (
     build_batching_sensor,
     build_proof_sensor,
@@ -81,6 +89,13 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_unsettled_batches=settings.max_unsettled_batches,
             max_proof_attempts=settings.max_proof_attempts,
             stall_alert_minutes=settings.stall_alert_minutes,
+            aggregation=settings.aggregation,
+            aggregator_batch_blocks=settings.aggregator_batch_blocks,
+            blob_size_buffer=settings.blob_size_buffer,
+            max_aggregator_input_size=settings.max_aggregator_input_size,
+            max_blocks_per_snos_batch=settings.max_blocks_per_snos_batch,
+            fixed_blocks_per_snos_batch=settings.fixed_blocks_per_snos_batch,
+            settled_retention_hours=settings.settled_retention_hours,
         ),
         "alerts": AlertsResource(
             sns_topic_arn=settings.sns_topic_arn,
@@ -101,18 +116,43 @@ def _is_set(name: str) -> bool:
     return bool(os.environ.get(name))
 
 
+def max_snos_batches(settings: Settings) -> int:
+    """How many SNOS batches an aggregator batch can hold: the size of the SNOS partitions' child dimension."""
+    return AggregationPolicy(
+        max_batch_size=settings.aggregator_batch_blocks,
+        max_blocks_per_snos_batch=settings.max_blocks_per_snos_batch,
+        fixed_blocks_per_snos_batch=settings.fixed_blocks_per_snos_batch,
+        max_num_blobs=settings.max_blobs,
+        blob_size_buffer=settings.blob_size_buffer,
+    ).max_snos_batches
+
+
 def build_definitions(settings: Settings) -> Definitions:
+    """The direct pipeline (``aggregation`` off), the aggregated one (on), or both split by Starknet version (auto)."""
     status = DefaultSensorStatus.RUNNING if settings.sensors_running_by_default else DefaultSensorStatus.STOPPED
     interval = settings.sensor_interval_s
-    return Definitions(
-        assets=BATCH_ASSETS,
-        jobs=ALL_JOBS,
-        sensors=[
+    assets, jobs, sensors = [], [], []
+    if settings.aggregation != "on":
+        assets += BATCH_ASSETS
+        jobs += ALL_JOBS
+        sensors += [
             build_batching_sensor(interval, status),
             build_proof_sensor(interval, status),
             build_settlement_sensor(interval, status),
-            build_run_failure_alert_sensor(status),
-        ],
+        ]
+    if settings.aggregation != "off":
+        children = max_snos_batches(settings)
+        assets += [*build_snos_batch_assets(snos_batches_partitions(children)), *AGGREGATOR_ASSETS]
+        jobs += AGGREGATION_JOBS
+        sensors += [
+            build_aggregator_batching_sensor(interval, status, children),
+            build_aggregation_sensor(interval, status, children),
+            build_aggregator_settlement_sensor(interval, status),
+        ]
+    return Definitions(
+        assets=assets,
+        jobs=jobs,
+        sensors=[*sensors, build_run_failure_alert_sensor(status)],
         resources=build_resources(settings),
     )
 

@@ -14,7 +14,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from dagster import DagsterInstance, DagsterRun, Definitions, RunsFilter, build_sensor_context
+from dagster import (
+    DagsterInstance,
+    DagsterRun,
+    Definitions,
+    DeleteDynamicPartitionsRequest,
+    RunsFilter,
+    build_sensor_context,
+)
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
 PIPELINE_SENSORS = ("batching_sensor", "proof_sensor", "settlement_sensor")
@@ -47,9 +54,15 @@ class LocalRunner:
         )
         data = sensor_def.evaluate_tick(context)
         for request in data.dynamic_partitions_requests or []:
-            keys = [k for k in request.partition_keys if not self.instance.has_dynamic_partition(request.partitions_def_name, k)]
+            name = request.partitions_def_name
+            if isinstance(request, DeleteDynamicPartitionsRequest):
+                for key in request.partition_keys:
+                    if self.instance.has_dynamic_partition(name, key):
+                        self.instance.delete_dynamic_partition(name, key)
+                continue
+            keys = [k for k in request.partition_keys if not self.instance.has_dynamic_partition(name, k)]
             if keys:
-                self.instance.add_dynamic_partitions(request.partitions_def_name, keys)
+                self.instance.add_dynamic_partitions(name, keys)
         self.cursors[sensor_name] = data.cursor
         report = TickReport(sensor_name, data.skip_message)
         for request in data.run_requests or []:

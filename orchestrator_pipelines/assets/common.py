@@ -58,6 +58,11 @@ def write_json(store: ArtifactStore, batch: str, name: str, value: Any) -> str:
     return store.put_bytes(batch_key(batch, name), json.dumps(value, indent=1, sort_keys=True).encode())
 
 
+def write_json_at(store: ArtifactStore, store_key: str, value: Any) -> str:
+    """Write ``value`` as JSON at a full store key (``write_json`` is for a batch's own artifacts)."""
+    return store.put_bytes(store_key, json.dumps(value, indent=1, sort_keys=True).encode())
+
+
 def load_program_output(store: ArtifactStore, batch: str) -> list[int]:
     """The OS program output felts that ``snos_output`` stored (hex strings in ``program_output.json``)."""
     return [int(felt, 16) for felt in read_json(store, batch, PROGRAM_OUTPUT)["program_output"]]

@@ -23,6 +23,7 @@ operator learns from it that withdrawals of the batch can be finalized on L1 and
 that no deposit was left hanging.
 """
 
+import json
 import time
 
 from dagster import (
@@ -46,8 +47,7 @@ from orchestrator_pipelines.assets.common import (
     load_manifest,
     load_program_output,
     range_metadata,
-    read_json,
-    write_json,
+    write_json_at,
 )
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.errors import OrchestratorError, TransientError
@@ -190,9 +190,15 @@ def check_messages_on_l1(client, output, l1_block) -> AssetCheckResult:
     )
 
 
-def _settle(context, client, store, key, first_block, chain_block, output, output_felts):
-    """Send (or resume) this batch's state update; the chain must be right before the batch."""
-    sent, failed = _previous_transactions(store, key)
+def _settle(context, client, store, key, first_block, chain_block, output, output_felts, artifact=None):
+    """Send (or resume) this batch's state update; the chain must be right before the batch.
+
+    ``artifact(name)`` is the store key of the batch's artifact ``name``
+    (``batches/<key>/<name>`` by default; the aggregated pipeline keeps its
+    aggregator batches under their own prefix).
+    """
+    artifact = artifact or (lambda name: batch_key(key, name))
+    sent, failed = _previous_transactions(store, artifact)
     if sent:
         context.log.info(f"batch {key}: waiting for the already broadcast transaction(s) {', '.join(sent)}")
         try:
@@ -208,8 +214,8 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
             f"out of order: the batch starts at block {first_block} but the core contract is at block "
             f"{chain_block}; earlier batches must settle first"
         )
-    kzg_data = read_json(store, key, KZG)
-    blobs = [blob_from_hex(store.get_bytes(batch_key(key, blob_name(i))).decode()) for i in range(len(kzg_data["proofs"]))]
+    kzg_data = json.loads(store.get_bytes(artifact(KZG)))
+    blobs = [blob_from_hex(store.get_bytes(artifact(blob_name(i))).decode()) for i in range(len(kzg_data["proofs"]))]
     sidecar = _checked_sidecar(output, blobs, kzg_data)
     proofs = [bytes.fromhex(p[2:]) for p in kzg_data["proofs"]]
     broadcast: list[str] = []
@@ -218,10 +224,9 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
     def record(tx_hash: str) -> None:
         # One nonce: the transaction and its replacements; any one of them may be the one mined.
         broadcast.append(tx_hash)
-        write_json(
+        write_json_at(
             store,
-            key,
-            SETTLEMENT_TX,
+            artifact(SETTLEMENT_TX),
             {
                 "tx_hash": tx_hash,
                 "tx_hashes": list(broadcast),
@@ -251,12 +256,12 @@ def _checked_sidecar(output, blobs: list[bytes], kzg_data: dict) -> BlobSidecar 
     return sidecar
 
 
-def _previous_transactions(store, key) -> tuple[list[str], list[str]]:
+def _previous_transactions(store, artifact) -> tuple[list[str], list[str]]:
     """(the broadcasts of this batch's last state update, earlier ones that reverted on chain).
 
     Records written before replacements existed hold a single ``tx_hash``.
     """
-    if not store.exists(batch_key(key, SETTLEMENT_TX)):
+    if not store.exists(artifact(SETTLEMENT_TX)):
         return [], []
-    record = read_json(store, key, SETTLEMENT_TX)
+    record = json.loads(store.get_bytes(artifact(SETTLEMENT_TX)))
     return list(record.get("tx_hashes") or [record["tx_hash"]]), list(record.get("failed_tx_hashes", []))

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "orchestrator_pipelines.cli.da",
     "orchestrator_pipelines.cli.kzg",
     "orchestrator_pipelines.cli.pie",
+    "orchestrator_pipelines.cli.aggregator",
     "orchestrator_pipelines.cli.devnet",
     "orchestrator_pipelines.cli.dev",
     "orchestrator_pipelines.cli.metrics",

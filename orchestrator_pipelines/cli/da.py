@@ -32,6 +32,7 @@ from orchestrator_pipelines.starknet.da_encoding import (
     parse_starknet_version,
     uses_compression,
 )
+from orchestrator_pipelines.starknet.da_segment import read_da_segment, segment_blobs
 from orchestrator_pipelines.starknet.felt import parse_felt
 from orchestrator_pipelines.starknet.squash import squash_state_updates
 from orchestrator_pipelines.starknet.state_update import StateUpdate
@@ -55,6 +56,12 @@ def register(subparsers: Any) -> None:
     encode.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for 0.hex, 1.hex, ...")
     encode.add_argument("--max-blobs", type=int, default=DEFAULT_MAX_BLOBS, help="fail if more blobs are needed")
     encode.set_defaults(func=run_encode)
+
+    blobs = da_sub.add_parser("blobs", help="turn a prover's DA segment (da_blob.json) into blob files")
+    blobs.add_argument("--segment", required=True, type=Path, metavar="DA.json", help="JSON list of felts")
+    blobs.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for 0.hex, 1.hex, ...")
+    blobs.add_argument("--max-blobs", type=int, default=DEFAULT_MAX_BLOBS, help="fail if more blobs are needed")
+    blobs.set_defaults(func=run_blobs)
 
     decode = da_sub.add_parser("decode", help="print the state diff carried by blob files as JSON")
     decode.add_argument("--blob", action="append", required=True, type=Path, metavar="B.hex", help="repeat in order")
@@ -153,6 +160,17 @@ def run_encode(args: argparse.Namespace) -> int:
     if args.compress or uses_compression(version):
         felts = compress(felts)
     blobs = felts_to_blobs(felts, max_blobs=args.max_blobs)
+    written = _write_atomically(args.out, {f"{i}.hex": blob_to_hex(blob) for i, blob in enumerate(blobs)})
+    for path in written:
+        print(path)
+    return 0
+
+
+def run_blobs(args: argparse.Namespace) -> int:
+    if args.max_blobs < 1:
+        raise InvalidInputError(f"--max-blobs must be at least 1, got {args.max_blobs}")
+    felts = read_da_segment(args.segment)
+    blobs = segment_blobs(felts, max_blobs=args.max_blobs)
     written = _write_atomically(args.out, {f"{i}.hex": blob_to_hex(blob) for i, blob in enumerate(blobs)})
     for path in written:
         print(path)

@@ -283,6 +283,14 @@ class MadaraClient:
             address=address,
         )
 
+    def class_hash_at(self, address: int, block_number: int) -> int:
+        return self._call(
+            "starknet_getClassHashAt",
+            lambda c: c.get_class_hash_at(address, block_number=block_number),
+            block_number=block_number,
+            address=address,
+        )
+
     def chain_id(self) -> str:
         """The chain id as text (e.g. "MADARA_DEVNET", "SN_SEPOLIA"); the node sends it as a felt."""
         from starknet_py.cairo.felt import decode_shortstring

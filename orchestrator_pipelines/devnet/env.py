@@ -10,6 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from orchestrator_pipelines.starknet.da_encoding import parse_starknet_version
+
+# Aggregation (two-level batching) is what a Starknet 0.14 chain is settled with.
+AGGREGATED_FROM = (0, 14)
+
+
+def aggregation_for(starknet_version: str | None) -> str:
+    """``on`` for a devnet chain of Starknet 0.14 or later, ``off`` (the direct path) before."""
+    if not starknet_version:
+        return "off"
+    return "on" if parse_starknet_version(starknet_version)[:2] >= AGGREGATED_FROM else "off"
+
 
 def orchestrator_env(info: dict[str, Any], artifacts_dir: str | Path) -> dict[str, str]:
     return {
@@ -25,4 +37,5 @@ def orchestrator_env(info: dict[str, Any], artifacts_dir: str | Path) -> dict[st
         "ORCHESTRATOR_SNOS_RUNNER": "devnet",
         "ORCHESTRATOR_ARTIFACT_STORE": "local",
         "ORCHESTRATOR_ARTIFACTS_DIR": str(Path(artifacts_dir).resolve()),
+        "ORCHESTRATOR_AGGREGATION": aggregation_for(info["starknet"].get("starknet_version")),
     }

@@ -16,6 +16,11 @@ writes that output into a PIE-shaped zip (``cairo_pie.write_pie_zip``) whose pro
 is computed exactly as for a real SNOS PIE, and the devnet core contract,
 deployed with :data:`DEVNET_OS_PROGRAM_HASH`, accepts it.
 
+For the aggregated pipeline it also runs a range as an aggregation child
+(:meth:`DevnetSnosRunner.run_child`), as Madara's L2 runs its SNOS batches:
+``full_output = 1``, ``use_kzg_da = 0``, ``os_program_hash = 0``, the state diff
+with previous values in the full-output encoding, and no blobs of its own.
+
 The same block range always gives the same bytes: nothing depends on time or
 on the output directory.
 """
@@ -26,7 +31,7 @@ from pathlib import Path
 
 from poseidon_py.poseidon_hash import poseidon_hash_many
 
-from orchestrator_pipelines.clients.madara import MadaraClient
+from orchestrator_pipelines.clients.madara import ContractNotFoundError, MadaraClient
 from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB, evaluate_at, felts_to_blobs
@@ -126,6 +131,97 @@ class DevnetSnosRunner:
             layout=LAYOUT_V0_13_3,
         )
         return output, felts
+
+    def _at_or_zero(self, read, address: int, block_number: int) -> int:
+        """A contract's nonce or class hash at a block; 0 before it is deployed and for system contracts."""
+        if address in SYSTEM_CONTRACTS or block_number < 0:
+            return 0
+        try:
+            return read(address, block_number)
+        except ContractNotFoundError:
+            return 0
+
+    def child_output(self, first_block: int, last_block: int):
+        """The range as an aggregation child: ``full_output = 1``, ``use_kzg_da = 0``, ``os_program_hash = 0``.
+
+        The state diff carries each value before the range (read at
+        ``first_block - 1``) and after it, as the OS writes it with full output:
+        every contract the range touched with its previous and new nonce and
+        class hash, every storage write with its previous value, every declared
+        class (previous compiled class hash 0).
+        """
+        from orchestrator_pipelines.starknet.os_state_diff import (
+            ClassChange,
+            ContractChange,
+            OsStateDiff,
+            StorageChange,
+        )
+
+        self._check_range(first_block, last_block)
+        updates = self.client.state_updates(first_block, last_block)
+        first = self.client.block(first_block)
+        last = self.client.block(last_block)
+        diff = squash_state_updates(updates)
+        before = first_block - 1
+        storage = {d.address: d.storage_entries for d in diff.storage_diffs}
+        addresses = set(storage) | {n.contract_address for n in diff.nonces}
+        addresses |= {d.address for d in diff.deployed_contracts} | {r.contract_address for r in diff.replaced_classes}
+        contracts = []
+        for address in sorted(addresses):
+            contracts.append(ContractChange(
+                address=address,
+                prev_nonce=self._at_or_zero(self.client.nonce, address, before),
+                new_nonce=self._at_or_zero(self.client.nonce, address, last_block),
+                prev_class_hash=self._at_or_zero(self.client.class_hash_at, address, before),
+                new_class_hash=self._at_or_zero(self.client.class_hash_at, address, last_block),
+                storage=tuple(
+                    StorageChange(key=e.key, prev_value=self.client.storage_at(address, e.key, before), new_value=e.value)
+                    for e in sorted(storage.get(address, ()), key=lambda e: e.key)
+                ),
+            ))
+        classes = tuple(
+            ClassChange(class_hash=c.class_hash, prev_compiled_class_hash=0, new_compiled_class_hash=c.compiled_class_hash)
+            for c in sorted(diff.declared_classes, key=lambda c: c.class_hash)
+        )
+        output = OsOutput(
+            initial_root=updates[0].old_root,
+            final_root=updates[-1].new_root,
+            prev_block_number=before,
+            new_block_number=last_block,
+            prev_block_hash=first.parent_hash,
+            new_block_hash=last.block_hash,
+            os_program_hash=0,
+            starknet_os_config_hash=DEVNET_OS_CONFIG_HASH,
+            use_kzg_da=False,
+            full_output=True,
+            kzg=None,
+            messages_to_l1=[],
+            messages_to_l2=[],
+            layout=LAYOUT_V0_13_3,
+        )
+        return output, OsStateDiff(contracts=tuple(contracts), classes=classes)
+
+    def run_child(self, first_block: int, last_block: int, out_dir: Path) -> SnosResult:
+        """Run the range as an aggregation child and write its PIE (same program, so the same program hash)."""
+        from orchestrator_pipelines.starknet.aggregator import encode_full_output
+
+        output, state_diff = self.child_output(first_block, last_block)
+        words = encode_full_output(output, state_diff)
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        pie_path = out_dir / f"child_pie_{first_block}_{last_block}.zip"
+        n_steps = devnet_n_steps(last_block - first_block + 1, len(words))
+        write_pie_zip(pie_path, list(DEVNET_OS_PROGRAM), words, n_steps)
+        return snos_result_from_pie(pie_path)
+
+    def _check_range(self, first_block: int, last_block: int) -> None:
+        if first_block > last_block:
+            raise InvalidInputError(f"devnet SNOS: empty block range {first_block}..{last_block}")
+        if first_block < 1:
+            raise InvalidInputError(
+                f"devnet SNOS: block range {first_block}..{last_block} starts before block 1; "
+                "block 0 is the genesis the core contract is deployed with"
+            )
 
     def run(self, first_block: int, last_block: int, out_dir: Path) -> SnosResult:
         output, felts = self.os_output(first_block, last_block)

@@ -297,6 +297,7 @@ class DevnetStack:
             "starknet": {
                 "rpc_url": self.starknet_rpc_url,
                 "chain_id": self.node.config.chain_id if self.node else None,
+                "starknet_version": self.node.config.starknet_version if self.node else None,
                 "block_time_s": cfg.block_time_s,
                 "seed": cfg.seed,
                 "genesis": asdict(genesis),

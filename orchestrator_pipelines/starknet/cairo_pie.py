@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -45,6 +46,10 @@ ZIP_MEMBER_MODE = 0o100644
 ZIP_CREATE_SYSTEM_UNIX = 3
 ZIP_COMPRESS_LEVEL = 6
 GPS_FACT_TOPOLOGY = "gps_fact_topology"
+# Most a PIE may inflate to (all members together): a multi-block SNOS PIE is a few
+# hundred MB; anything far beyond is a broken or hostile zip.
+MAX_UNCOMPRESSED_BYTES = 2 * 1024**3
+_READ_CHUNK = 1 << 20
 
 ADDRESS_BYTES = 8
 VALUE_BYTES = 32
@@ -115,8 +120,12 @@ class CairoPie:
         )
 
     @classmethod
-    def from_zip(cls, source: str | Path | bytes) -> CairoPie:
-        """Read a PIE zip from a path or from its bytes; bad input raises InvalidInputError."""
+    def from_zip(cls, source: str | Path | bytes, max_bytes: int | None = None) -> CairoPie:
+        """Read a PIE zip from a path or from its bytes; bad input raises InvalidInputError.
+
+        The members may inflate to at most ``max_bytes`` together (default
+        :data:`MAX_UNCOMPRESSED_BYTES`, see :func:`_members`).
+        """
         name = "Cairo PIE (bytes)" if isinstance(source, (bytes, bytearray)) else str(source)
         stream: Any = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
         try:
@@ -125,22 +134,49 @@ class CairoPie:
             raise InvalidInputError(f"{name}: not a zip file") from None
         except FileNotFoundError:
             raise InvalidInputError(f"{name}: no such file") from None
+        except IsADirectoryError:
+            raise InvalidInputError(f"{name}: is a directory, not a zip file") from None
         with archive:
-            members = _members(archive, name)
+            members = _members(archive, name, max_bytes)
         return _pie_from_members(members, name)
 
 
-def _members(archive: zipfile.ZipFile, name: str) -> dict[str, bytes]:
+def _members(archive: zipfile.ZipFile, name: str, max_bytes: int | None = None) -> dict[str, bytes]:
+    """The PIE members, inflated under a cap so that a zip bomb is refused, not expanded.
+
+    The declared sizes are checked first (nothing is inflated if they exceed the cap);
+    since a zip can lie about them, each member is then streamed and reading stops as
+    soon as the running total passes the cap.
+    """
+    if max_bytes is None:
+        max_bytes = MAX_UNCOMPRESSED_BYTES
     # Some writers put the members under a top-level folder; match by base name.
-    by_base = {info.filename.rsplit("/", 1)[-1]: info.filename for info in archive.infolist() if not info.is_dir()}
+    by_base = {info.filename.rsplit("/", 1)[-1]: info for info in archive.infolist() if not info.is_dir()}
+    missing = [member for member in MEMBERS if member not in by_base]
+    if missing:
+        raise InvalidInputError(f"{name}: missing member {missing[0]}")
+    declared = sum(by_base[member].file_size for member in MEMBERS)
+    if declared > max_bytes:
+        raise InvalidInputError(
+            f"{name}: members declare {declared} bytes uncompressed, more than the {max_bytes} allowed; not inflating"
+        )
     members: dict[str, bytes] = {}
+    total = 0
     for member in MEMBERS:
-        if member not in by_base:
-            raise InvalidInputError(f"{name}: missing member {member}")
+        chunks = []
         try:
-            members[member] = archive.read(by_base[member])
-        except (zipfile.BadZipFile, OSError) as exc:
+            with archive.open(by_base[member]) as stream:
+                while chunk := stream.read(_READ_CHUNK):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise InvalidInputError(
+                            f"{name}: {member} inflates past the {max_bytes} bytes allowed for a PIE "
+                            f"(declared sizes were wrong); stopped reading"
+                        )
+                    chunks.append(chunk)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
             raise InvalidInputError(f"{name}: cannot read member {member}: {exc}") from None
+        members[member] = b"".join(chunks)
     return members
 
 

@@ -58,7 +58,7 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
     """Devnet with fast blocks, a multi-blob block early, a short proving delay; its env exported.
 
     ``options`` tunes block_time_s, prover_delay_s, large_block_every,
-    withdrawal_every and max_batch_blocks.
+    withdrawal_every, max_batch_blocks and the node's starknet_version; ``env`` adds variables.
     """
     options = options or {}
     stack = DevnetStack(
@@ -71,6 +71,7 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
                 "large_block_every": options.get("large_block_every", 12),
                 "withdrawal_every": options.get("withdrawal_every", 5),
                 "genesis_accounts": 8,
+                **({"starknet_version": options["starknet_version"]} if "starknet_version" in options else {}),
             },
         )
     )
@@ -81,6 +82,7 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
             ORCHESTRATOR_MAX_BATCH_AGE_SECONDS="30",
             ORCHESTRATOR_SENSOR_INTERVAL_SECONDS="1",
         )
+        env.update(options.get("env", {}))
         with patched_environ(env):
             yield stack, env
 
@@ -133,3 +135,31 @@ def latest_metadata(instance: DagsterInstance, asset: str, key: str) -> dict:
     ).records
     assert records, f"{asset} of batch {key} is not materialized"
     return {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
+
+
+AGGREGATED_SENSORS = ("aggregator_batching_sensor", "aggregation_sensor")
+AGGREGATED_ASSETS = (
+    "aggregation", "aggregator_batch", "aggregator_proof", "aggregator_da_blob", "aggregator_state_update",
+)
+
+
+def aggregated_settled_count(instance: DagsterInstance, upto: int) -> int:
+    return sum(1 for i in range(upto) if is_materialized(instance, "aggregator_state_update", batch_partition_key(i)))
+
+
+def settle_aggregated_in_process(pipeline: Pipeline, target: int, deadline_s: float) -> LocalRunner:
+    """Tick the aggregated pipeline's sensors and execute their runs here until ``target`` aggregator batches settle."""
+    runner = LocalRunner(pipeline.defs, pipeline.instance)
+    deadline = time.monotonic() + deadline_s
+    settled = 0
+    while settled < target:
+        assert time.monotonic() < deadline, f"only {settled} aggregator batches settled in {deadline_s} s"
+        reports = runner.tick_all(AGGREGATED_SENSORS) + runner.tick_until_idle("aggregator_settlement_sensor")
+        for report in reports:
+            for run in report.runs:
+                assert run.status == DagsterRunStatus.SUCCESS, (
+                    f"{run.job_name} run for {run.tags.get('dagster/partition')} failed"
+                )
+        settled = aggregated_settled_count(pipeline.instance, target)
+        time.sleep(0.2)
+    return runner

@@ -106,3 +106,11 @@ def test_batches_are_contiguous_and_within_limits(sizes, max_blocks, max_blobs):
         assert manifest.n_blocks <= max_blocks
         assert manifest.da_felts_bound <= policy.felt_capacity
         expected_first = manifest.last_block + 1
+
+
+def test_with_aggregation_auto_a_direct_batch_closes_before_the_first_aggregated_block_and_batching_stops():
+    policy = BatchPolicy(max_blocks=10, max_age_s=3600, stop_before_version="0.14.0")
+    chain = blocks(1, 3) + blocks(4, 5, version="0.14.0")
+    closed = close_batches(chain, policy, first_index=0, now=0)
+    assert [(m.first_block, m.last_block, m.close_reason) for m in closed] == [(1, 3, "version_change")]
+    assert close_batches(blocks(4, 5, version="0.14.1"), policy, first_index=1, now=10**9) == []

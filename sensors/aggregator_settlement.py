@@ -1,0 +1,152 @@
+"""The aggregator settlement sensor: one ``updateStateKzgDA`` per aggregator batch, strictly in order.
+
+The same rules as the direct pipeline's settlement sensor, over aggregator
+batches: read the core contract's ``stateBlockNumber``; request batch n only
+when the chain is exactly at the block before it (or already covers it, so the
+run records it without sending), its aggregation is recorded (aggregator
+proof, blobs) and no settle run for it is in flight; a failed settle run is
+requested again up to ``MAX_SETTLE_ATTEMPTS``, then an alert waits for an
+operator.
+
+Retention: aggregator batches settled more than ``settled_retention_hours``
+ago leave the ``aggregator_batches`` partition set, a bounded number per tick,
+so both levels' partition counts stay at a steady state however long the chain
+runs. Their artifacts (manifests, PIEs, DA segment, transaction record) and
+their L1 records stay: the status of a block is still answered from them
+(:func:`orchestrator_pipelines.aggregation_status.find_block`).
+"""
+
+from __future__ import annotations
+
+import time
+
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from orchestrator_pipelines.aggregation_batching import AggregatorBatchManifest
+from orchestrator_pipelines.aggregation_jobs import settle_aggregator_batch_job
+from orchestrator_pipelines.aggregation_partitions import AGGREGATOR_BATCHES, aggregator_batches_partitions, aggregator_key
+from orchestrator_pipelines.assets.aggregation_common import MANIFEST, aggregator_artifact
+from orchestrator_pipelines.clients.alerts import Alert
+from orchestrator_pipelines.partitions import is_materialized
+from resources.alerts import AlertsResource
+from resources.artifacts import ArtifactStoreResource
+from resources.ethereum import SettlementResource
+from resources.policy import PipelinePolicyResource
+from sensors.cursor import dump_cursor, load_cursor
+from sensors.settlement import IN_FLIGHT, MAX_SETTLE_ATTEMPTS
+
+SKIP_AHEAD_PER_TICK = 100
+RETIRE_PER_TICK = 200
+
+
+def _runs(context: SensorEvaluationContext, key: str, statuses=None) -> int:
+    return context.instance.get_runs_count(
+        RunsFilter(job_name=settle_aggregator_batch_job.name, tags={"dagster/partition": key}, statuses=statuses or [])
+    )
+
+
+def settled_at(instance, key: str) -> float | None:
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("aggregator_state_update"), asset_partitions=[key]), limit=1
+    ).records
+    return records[0].timestamp if records else None
+
+
+def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus):
+    @sensor(
+        name="aggregator_settlement_sensor",
+        job=settle_aggregator_batch_job,
+        minimum_interval_seconds=interval_s,
+        default_status=default_status,
+        description="Requests updateStateKzgDA for aggregator batch n only after batch n-1 is settled on L1; "
+        "retires settled aggregator batches past the retention window from the partition set.",
+    )
+    def aggregator_settlement_sensor(
+        context: SensorEvaluationContext,
+        settlement: SettlementResource,
+        artifacts: ArtifactStoreResource,
+        policy: PipelinePolicyResource,
+        alerts: AlertsResource,
+    ):
+        instance = context.instance
+        store = artifacts.store()
+        cursor = load_cursor(context.cursor)
+        index = cursor.get("next", 0)
+        chain = settlement.client().state()
+
+        result: RunRequest | SkipReason = SkipReason("nothing to settle")
+        for _ in range(SKIP_AHEAD_PER_TICK):
+            key = aggregator_key(index)
+            manifest_key = aggregator_artifact(key, MANIFEST)
+            if not store.exists(manifest_key):
+                result = SkipReason(f"aggregator batch {key} is not closed yet (L1 at block {chain.block_number})")
+                break
+            manifest = AggregatorBatchManifest.from_json(store.get_bytes(manifest_key))
+            if chain.block_number >= manifest.last_block and is_materialized(instance, "aggregator_state_update", key):
+                index += 1
+                continue
+            if _runs(context, key, IN_FLIGHT):
+                result = SkipReason(f"aggregator batch {key} settlement in flight")
+                break
+            if chain.block_number < manifest.first_block - 1:
+                result = SkipReason(f"aggregator batch {key} waits for L1 to reach block {manifest.first_block - 1}")
+                break
+            missing = [a for a in ("aggregator_proof", "aggregator_da_blob") if not is_materialized(instance, a, key)]
+            if missing:
+                result = SkipReason(f"aggregator batch {key} waits for {', '.join(missing)}")
+                break
+            failed = _runs(context, key, [DagsterRunStatus.FAILURE])
+            if failed >= MAX_SETTLE_ATTEMPTS:
+                if cursor.get("alerted") != key:
+                    alerts.sink(context.log).send(Alert(
+                        title=f"Settlement stopped at aggregator batch {key}",
+                        text=f"{failed} settle runs failed for blocks {manifest.first_block}..{manifest.last_block}; "
+                        "fix the cause and re-execute the run from the UI",
+                        severity="critical",
+                        fields={"aggregator_batch": key, "l1_block": chain.block_number},
+                    ))
+                    cursor["alerted"] = key
+                result = SkipReason(f"aggregator batch {key}: {failed} failed settle runs, waiting for an operator")
+                break
+            result = RunRequest(run_key=f"settle-agg-{key}-{failed}", partition_key=key)
+            break
+        cursor["next"] = index
+
+        retire, cursor["retired"] = _retirable(
+            instance, cursor.get("retired", 0), index, policy.settled_retention_hours * 3600.0
+        )
+        if retire:
+            context.log.info(f"retiring settled aggregator batches {retire[0]}..{retire[-1]} from the partition set")
+        deletions = [aggregator_batches_partitions.build_delete_request(retire)] if retire else []
+        if isinstance(result, RunRequest):
+            return SensorResult(run_requests=[result], dynamic_partitions_requests=deletions, cursor=dump_cursor(cursor))
+        return SensorResult(skip_reason=result, dynamic_partitions_requests=deletions, cursor=dump_cursor(cursor))
+
+    return aggregator_settlement_sensor
+
+
+def _retirable(instance, first: int, settled_upto: int, retention_s: float) -> tuple[list[str], int]:
+    """(partitions to delete, next index to look at): settled batches from ``first`` on, settled before the window."""
+    keys = []
+    now = time.time()
+    index = first
+    while index < min(settled_upto, first + RETIRE_PER_TICK):
+        key = aggregator_key(index)
+        when = settled_at(instance, key)
+        if when is None or now - when < retention_s:
+            break
+        if instance.has_dynamic_partition(AGGREGATOR_BATCHES, key):
+            keys.append(key)
+        index += 1
+    return keys, index
