@@ -141,8 +141,18 @@ class DevnetSnosRunner:
         except ContractNotFoundError:
             return 0
 
+    def _storage_before(self, address: int, key: int, block_number: int) -> int:
+        """A storage value at a block; 0 for a contract deployed later (its slots were never written)."""
+        try:
+            return self.client.storage_at(address, key, block_number)
+        except ContractNotFoundError:
+            return 0
+
     def child_output(self, first_block: int, last_block: int):
         """The range as an aggregation child: ``full_output = 1``, ``use_kzg_da = 0``, ``os_program_hash = 0``.
+
+        Its message segments are the range's, as in a direct run; the aggregator
+        concatenates its children's.
 
         The state diff carries each value before the range (read at
         ``first_block - 1``) and after it, as the OS writes it with full output:
@@ -161,6 +171,7 @@ class DevnetSnosRunner:
         updates = self.client.state_updates(first_block, last_block)
         first = self.client.block(first_block)
         last = self.client.block(last_block)
+        messages = self.client.messages(first_block, last_block)
         diff = squash_state_updates(updates)
         before = first_block - 1
         storage = {d.address: d.storage_entries for d in diff.storage_diffs}
@@ -175,7 +186,11 @@ class DevnetSnosRunner:
                 prev_class_hash=self._at_or_zero(self.client.class_hash_at, address, before),
                 new_class_hash=self._at_or_zero(self.client.class_hash_at, address, last_block),
                 storage=tuple(
-                    StorageChange(key=e.key, prev_value=self.client.storage_at(address, e.key, before), new_value=e.value)
+                    StorageChange(
+                        key=e.key,
+                        prev_value=self._storage_before(address, e.key, before),
+                        new_value=e.value,
+                    )
                     for e in sorted(storage.get(address, ()), key=lambda e: e.key)
                 ),
             ))
@@ -195,8 +210,8 @@ class DevnetSnosRunner:
             use_kzg_da=False,
             full_output=True,
             kzg=None,
-            messages_to_l1=[],
-            messages_to_l2=[],
+            messages_to_l1=messages.to_l1,
+            messages_to_l2=messages.to_l2,
             layout=LAYOUT_V0_13_3,
         )
         return output, OsStateDiff(contracts=tuple(contracts), classes=classes)

@@ -132,3 +132,5 @@ def test_message_segments_carry_the_blocks_withdrawals_in_order(node: NodeServer
     m = sent[0]
     assert words[:4 + len(m.payload)] == [3 + len(m.payload), m.from_address, m.to_address, len(m.payload)] + m.payload
     assert words[-1] == 0  # an empty messages-to-L2 segment ends the output
+    child, _ = DevnetSnosRunner(node.url).child_output(1, LARGE_EVERY + 1)
+    assert child.messages_to_l1 == sent and child.messages_to_l2 == []  # an aggregation child carries the same
