@@ -3,6 +3,9 @@
 A batch is a contiguous block range settled in one ``updateStateKzgDA``
 transaction. It closes, in this order of precedence, when:
 
+0. the next block has a Starknet version this orchestrator does not support
+   (:func:`unsupported_version`): the open batch closes and batching stops
+   there, so nothing is encoded with a guessed layout;
 1. the next block has another Starknet version (one OS run proves one version);
 2. adding the next block could overflow the blob budget (``max_blobs`` blobs of
    4096 field elements) — checked with an upper bound on the DA size, so the
@@ -28,6 +31,24 @@ from orchestrator_pipelines.starknet.da_encoding import parse_starknet_version
 
 FIELD_ELEMENTS_PER_BLOB = 4096
 
+# The Starknet versions whose OS output and DA layouts the orchestrator knows, as Madara's
+# orchestrator supports them: 0.13.2 up to (not including) 0.15.
+FIRST_SUPPORTED_VERSION = (0, 13, 2)
+FIRST_UNSUPPORTED_VERSION = (0, 15, 0)
+SUPPORTED_VERSIONS = "0.13.2 … 0.14.x"
+
+
+def unsupported_version(version: str) -> str | None:
+    """Why blocks of Starknet ``version`` cannot be batched, or None when they can."""
+    try:
+        parts = tuple(int(part) for part in version.strip().split("."))
+    except ValueError:
+        return f"Starknet version {version!r} is not a version number (supported: {SUPPORTED_VERSIONS})"
+    padded = (parts + (0, 0, 0))[:3]
+    if not parts or not FIRST_SUPPORTED_VERSION <= padded < FIRST_UNSUPPORTED_VERSION:
+        return f"Starknet version {version} is not supported (supported: {SUPPORTED_VERSIONS})"
+    return None
+
 
 @dataclass(frozen=True)
 class BatchPolicy:
@@ -35,6 +56,7 @@ class BatchPolicy:
     max_age_s: float = 60.0
     max_blobs: int = 6
     last_block_to_process: int | None = None
+    first_block_to_process: int | None = None
     # With aggregation "auto": blocks of this Starknet version and later are the aggregated
     # pipeline's; a direct batch closes before the first of them and batching stops there.
     stop_before_version: str | None = None
@@ -42,6 +64,15 @@ class BatchPolicy:
     @property
     def felt_capacity(self) -> int:
         return self.max_blobs * FIELD_ELEMENTS_PER_BLOB
+
+
+def unsupported_block(blocks: Sequence["BlockSummary"]) -> tuple["BlockSummary", str] | None:
+    """The first block whose Starknet version is not supported, with why; None if all are."""
+    for block in blocks:
+        reason = unsupported_version(block.starknet_version)
+        if reason:
+            return block, reason
+    return None
 
 
 @dataclass(frozen=True)
@@ -148,8 +179,16 @@ def close_batches(
         if previous is not None and block.number != previous + 1:
             raise InvalidInputError(f"blocks are not consecutive: {previous} then {block.number}")
         previous = block.number
+        if policy.first_block_to_process is not None and block.number < policy.first_block_to_process:
+            raise InvalidInputError(
+                f"block {block.number} is below the first block to process ({policy.first_block_to_process})"
+            )
         if policy.last_block_to_process is not None and block.number > policy.last_block_to_process:
             break
+        if unsupported_version(block.starknet_version):
+            if current:
+                close("unsupported_version")
+            return closed
         if policy.stop_before_version is not None and (
             parse_starknet_version(block.starknet_version) >= parse_starknet_version(policy.stop_before_version)
         ):

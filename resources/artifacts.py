@@ -7,15 +7,19 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from orchestrator_pipelines.clients.artifacts import ArtifactStore, LocalArtifactStore, S3ArtifactStore
+from orchestrator_pipelines.config import setting_default as default
 
 
 class ArtifactStoreResource(ConfigurableResource):
-    kind: Literal["local", "s3"] = "local"
-    local_dir: str = ".devnet/artifacts"
+    """Values come from the settings (``build_resources``); defaults are the settings' own.
+    ``s3_bucket`` is the bucket's name, Madara's prefix and ARN rules already applied."""
+
+    kind: Literal["local", "s3"] = default("artifact_store")
+    local_dir: str = default("artifacts_dir")
     s3_bucket: str = ""
-    s3_prefix: str = ""
-    s3_endpoint_url: str | None = None
-    region_name: str = "us-east-1"
+    s3_prefix: str = default("s3_prefix")
+    s3_endpoint_url: str | None = default("s3_endpoint_url")
+    region_name: str = default("aws_region")
 
     def store(self) -> ArtifactStore:
         if self.kind == "s3":

@@ -5,21 +5,29 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 
 from orchestrator_pipelines.clients.settlement import SettlementClient
+from orchestrator_pipelines.config import setting_default as default
 
 GWEI = 10**9
 
 
 class SettlementResource(ConfigurableResource):
+    """Values come from the settings (``build_resources``); defaults are the settings' own."""
+
     rpc_url: str
     private_key: str
     core_contract_address: str
     fact_registry_address: str = ""
-    confirmations: int = 1
+    operator_address: str = ""
+    confirmations: int = default("l1_confirmations")
     max_fee_per_gas_gwei: float | None = None
     max_fee_per_blob_gas_gwei: float | None = None
-    tx_timeout_s: int = 600
-    replace_after_s: int = 180
-    blob_sidecar: str = "auto"
+    tx_timeout_s: int = default("l1_tx_timeout_s")
+    replace_after_s: int = default("l1_replace_after_s")
+    poll_interval_s: float = default("l1_poll_interval_s")
+    max_fee_bumps: int = default("l1_max_fee_bumps")
+    state_update_max_fee_wei: int = default("l1_state_update_max_fee_wei")
+    base_fee_multiplier: float = default("l1_base_fee_multiplier")
+    blob_sidecar: str = default("blob_sidecar")
 
     def client(self) -> SettlementClient:
         def wei(gwei: float | None) -> int | None:
@@ -30,10 +38,15 @@ class SettlementResource(ConfigurableResource):
             self.private_key,
             self.core_contract_address,
             fact_registry_address=self.fact_registry_address or None,
+            operator_address=self.operator_address or None,
             confirmations=self.confirmations,
             max_fee_per_gas_cap_wei=wei(self.max_fee_per_gas_gwei),
             max_fee_per_blob_gas_cap_wei=wei(self.max_fee_per_blob_gas_gwei),
             tx_timeout_s=self.tx_timeout_s,
             replace_after_s=self.replace_after_s,
+            poll_interval_s=self.poll_interval_s,
+            max_fee_bumps=self.max_fee_bumps,
+            state_update_max_fee_wei=self.state_update_max_fee_wei,
+            base_fee_multiplier=self.base_fee_multiplier,
             blob_sidecar=self.blob_sidecar,
         )

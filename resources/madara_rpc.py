@@ -5,13 +5,15 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 
 from orchestrator_pipelines.clients.madara import MadaraClient
+from orchestrator_pipelines.config import setting_default as default
 
 
 class MadaraRpcResource(ConfigurableResource):
     """Read access to the appchain: head, block headers, state updates, nonces."""
 
     rpc_url: str
-    timeout_s: float = 30.0
+    timeout_s: float = default("madara_rpc_timeout_s")
+    read_attempts: int = default("madara_read_attempts")
 
     def client(self) -> MadaraClient:
-        return MadaraClient(self.rpc_url, timeout_s=self.timeout_s)
+        return MadaraClient(self.rpc_url, timeout_s=self.timeout_s, read_attempts=self.read_attempts)

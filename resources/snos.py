@@ -12,20 +12,33 @@ from typing import Literal
 from dagster import ConfigurableResource
 
 from orchestrator_pipelines.clients.snos import SnosRunner
+from orchestrator_pipelines.config import setting_default as default
 
 
 class SnosRunnerResource(ConfigurableResource):
-    kind: Literal["devnet", "external"] = "devnet"
-    madara_rpc_url: str = ""
-    command: str = ""
-    timeout_s: int = 3600
-    max_blobs: int = 6
+    """Values come from the settings (``build_resources``); defaults are the settings' own.
 
-    def runner(self) -> SnosRunner:
+    ``rpc_url`` is the node SNOS reads; ``backup_rpc_url`` (Madara's
+    ``RPC_FOR_SNOS_BACKUP``) replaces it when the step is retried.
+    """
+
+    kind: Literal["devnet", "external"] = default("snos_runner")
+    rpc_url: str = ""
+    backup_rpc_url: str = ""
+    command: str = default("snos_command")
+    timeout_s: int = default("snos_timeout_s")
+    layout: str = default("snos_layout")
+    max_blobs: int = default("max_blobs")
+
+    def rpc_for(self, retrying: bool) -> str:
+        return (self.backup_rpc_url or self.rpc_url) if retrying else self.rpc_url
+
+    def runner(self, retrying: bool = False) -> SnosRunner:
+        rpc_url = self.rpc_for(retrying)
         if self.kind == "external":
             from orchestrator_pipelines.clients.snos import ExternalSnosRunner
 
-            return ExternalSnosRunner(self.command, timeout_s=self.timeout_s, rpc_url=self.madara_rpc_url)
+            return ExternalSnosRunner(self.command, timeout_s=self.timeout_s, rpc_url=rpc_url, layout=self.layout)
         from orchestrator_pipelines.devnet.snos_runner import DevnetSnosRunner
 
-        return DevnetSnosRunner(self.madara_rpc_url, max_blobs=self.max_blobs)
+        return DevnetSnosRunner(rpc_url, max_blobs=self.max_blobs)

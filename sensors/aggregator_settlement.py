@@ -5,7 +5,7 @@ batches: read the core contract's ``stateBlockNumber``; request batch n only
 when the chain is exactly at the block before it (or already covers it, so the
 run records it without sending), its aggregation is recorded (aggregator
 proof, blobs) and no settle run for it is in flight; a failed settle run is
-requested again up to ``MAX_SETTLE_ATTEMPTS``, then an alert waits for an
+requested again up to ``max_settle_attempts``, then an alert waits for an
 operator.
 
 Retention: aggregator batches settled more than ``settled_retention_hours``
@@ -44,9 +44,8 @@ from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
-from sensors.settlement import IN_FLIGHT, MAX_SETTLE_ATTEMPTS
+from sensors.settlement import IN_FLIGHT
 
-SKIP_AHEAD_PER_TICK = 100
 RETIRE_PER_TICK = 200
 
 
@@ -86,7 +85,7 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         chain = settlement.client().state()
 
         result: RunRequest | SkipReason = SkipReason("nothing to settle")
-        for _ in range(SKIP_AHEAD_PER_TICK):
+        for _ in range(policy.settle_skip_ahead_per_tick):
             key = aggregator_key(index)
             manifest_key = aggregator_artifact(key, MANIFEST)
             if not store.exists(manifest_key):
@@ -107,7 +106,7 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
                 result = SkipReason(f"aggregator batch {key} waits for {', '.join(missing)}")
                 break
             failed = _runs(context, key, [DagsterRunStatus.FAILURE])
-            if failed >= MAX_SETTLE_ATTEMPTS:
+            if failed >= policy.max_settle_attempts:
                 if cursor.get("alerted") != key:
                     alerts.sink(context.log).send(Alert(
                         title=f"Settlement stopped at aggregator batch {key}",

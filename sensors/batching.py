@@ -17,7 +17,8 @@ import time
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
 from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
-from orchestrator_pipelines.batching import BlockSummary, close_batches, da_felts_upper_bound
+from orchestrator_pipelines.batching import BlockSummary, close_batches, da_felts_upper_bound, unsupported_block
+from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.jobs import prepare_batch_job
 from orchestrator_pipelines.partitions import (
@@ -28,6 +29,7 @@ from orchestrator_pipelines.partitions import (
     latest_materialized_key,
 )
 from orchestrator_pipelines.starknet.state_update import StateUpdate
+from resources.alerts import AlertsResource
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.madara_rpc import MadaraRpcResource
@@ -64,7 +66,8 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
         job=prepare_batch_job,
         minimum_interval_seconds=interval_s,
         default_status=default_status,
-        description="Closes batches from new Madara blocks (max blocks, max age, max blobs, version change) "
+        description="Closes batches from new Madara blocks (max blocks, max age, max blobs, version change; "
+        "stops at an unsupported Starknet version) "
         "and requests their preparation.",
     )
     def batching_sensor(
@@ -73,6 +76,7 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
         artifacts: ArtifactStoreResource,
         settlement: SettlementResource,
         policy: PipelinePolicyResource,
+        alerts: AlertsResource,
     ):
         store = artifacts.store()
         cursor = load_cursor(context.cursor)
@@ -91,6 +95,8 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
         head = client.head()
         last = head if policy.max_block is None else min(head, policy.max_block)
         budget = room * policy.max_batch_blocks
+        if policy.max_blocks_per_tick is not None:
+            budget = min(budget, policy.max_blocks_per_tick)
         last = min(last, next_block + budget - 1)
         if last < next_block:
             return SensorResult(skip_reason=SkipReason(f"no new block after {next_block - 1}"), cursor=dump_cursor(cursor))
@@ -101,6 +107,21 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
             blocks.append(summarize(client.state_update(number), number, header.timestamp, header.starknet_version))
         manifests = close_batches(blocks, policy.batch_policy(), first_index=next_index, now=time.time())
         manifests = manifests[:room]
+        halt = unsupported_block(blocks)
+        if halt is not None and (manifests[-1].last_block + 1 if manifests else next_block) == halt[0].number:
+            block, reason = halt
+            stopped = f"batching stopped at block {block.number}: {reason}"
+            if cursor.get("unsupported_alerted") != block.number:
+                alerts.sink(context.log).send(Alert(
+                    title=f"Batching stopped: block {block.number} has Starknet version {block.starknet_version}",
+                    text=f"{reason}; blocks up to {block.number - 1} are batched, nothing after is encoded. "
+                    "Upgrade the orchestrator, then the sensor resumes from this block.",
+                    severity="critical",
+                    fields={"block": block.number, "starknet_version": block.starknet_version},
+                ))
+                cursor["unsupported_alerted"] = block.number
+            if not manifests:
+                return SensorResult(skip_reason=SkipReason(stopped), cursor=dump_cursor(cursor))
         if not manifests:
             return SensorResult(
                 skip_reason=SkipReason(f"batch from block {next_block} still open (head {head})"),
@@ -122,7 +143,9 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
             context.log.info(
                 f"batch {key}: blocks {manifest.first_block}..{manifest.last_block} ({manifest.close_reason})"
             )
-        cursor = {"next_block": manifests[-1].last_block + 1, "next_index": manifests[-1].index + 1}
+        cursor = {
+            **cursor, "next_block": manifests[-1].last_block + 1, "next_index": manifests[-1].index + 1
+        }
         return SensorResult(
             run_requests=requests,
             dynamic_partitions_requests=[batches_partitions.build_add_request(keys)],

@@ -8,7 +8,7 @@ asks the prover about each:
 - DONE: request ``record_proof`` for the batch (run key = batch + query id);
 - FAILED: request ``submit_proof`` with the next attempt number (a new dedup
   id), or alert once the attempts are used up;
-- still proving for longer than the verification timeout: alert once.
+- still proving for longer than ``proof_timeout_s``: alert once.
 """
 
 import time
@@ -45,7 +45,7 @@ def _new_materializations(context: SensorEvaluationContext, asset: str, after: i
     return records, (records[-1].storage_id if records else after)
 
 
-def build_proof_sensor(interval_s: int, default_status: DefaultSensorStatus, verification_timeout_s: int = 6 * 3600):
+def build_proof_sensor(interval_s: int, default_status: DefaultSensorStatus):
     @sensor(
         name="proof_sensor",
         jobs=[record_proof_job, submit_proof_job],
@@ -113,11 +113,11 @@ def build_proof_sensor(interval_s: int, default_status: DefaultSensorStatus, ver
                         fields={"batch": key, "query": entry["id"]},
                     ))
                     del pending[key]
-            elif time.time() - entry["since"] > verification_timeout_s and not entry.get("timeout_alerted"):
+            elif time.time() - entry["since"] > policy.proof_timeout_s and not entry.get("timeout_alerted"):
                 sink = sink or alerts.sink(context.log)
                 sink.send(Alert(
                     title=f"Proof verification timeout for batch {key}",
-                    text=f"prover query {entry['id']} still running after {verification_timeout_s} s",
+                    text=f"prover query {entry['id']} still running after {policy.proof_timeout_s} s",
                     severity="warning",
                     fields={"batch": key, "query": entry["id"]},
                 ))

@@ -37,14 +37,12 @@ from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
 
-MAX_SETTLE_ATTEMPTS = 3
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
     DagsterRunStatus.STARTING,
     DagsterRunStatus.STARTED,
 ]
-SKIP_AHEAD_PER_TICK = 100
 
 
 def _runs(context: SensorEvaluationContext, key: str, statuses=None) -> int:
@@ -79,7 +77,7 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
             cursor.update(chain_block=chain.block_number, chain_changed_at=now, stall_alerted=False)
 
         result = SkipReason("nothing to settle")
-        for _ in range(SKIP_AHEAD_PER_TICK):
+        for _ in range(policy.settle_skip_ahead_per_tick):
             key = batch_partition_key(index)
             if not store.exists(batch_key(key, MANIFEST)) or not instance.has_dynamic_partition("batches", key):
                 result = SkipReason(f"batch {key} is not closed yet (L1 at block {chain.block_number})")
@@ -99,7 +97,7 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
                 result = SkipReason(f"batch {key} waits for {', '.join(missing)}")
                 break
             failed = _runs(context, key, [DagsterRunStatus.FAILURE])
-            if failed >= MAX_SETTLE_ATTEMPTS:
+            if failed >= policy.max_settle_attempts:
                 if cursor.get("alerted") != key:
                     alerts.sink(context.log).send(Alert(
                         title=f"Settlement stopped at batch {key}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from orchestrator_pipelines.config import SECRET_ENV_VARS, Settings
+from orchestrator_pipelines.config import SECRET_ENV_VARS, Settings, configuration_rows
 from tests.conftest import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
@@ -29,3 +29,16 @@ def test_every_setting_and_its_aliases_are_in_the_configuration_table():
         assert f"`{ours}` (secret)" in README
         if madara:
             assert f"`{madara}`" in README
+
+
+def _configuration_table() -> list[str]:
+    section = README.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| `")]
+
+
+def test_the_configuration_table_has_each_fields_row_with_its_names_default_and_meaning():
+    """Walks every field: its row (our variable, Madara's names, default, meaning) is in the table as the model says."""
+    table = _configuration_table()
+    for name, row in configuration_rows().items():
+        assert row in table, f"README configuration table: the row of {name} must read\n{row}"
+    assert len(table) == len(configuration_rows()), "the configuration table has rows for settings that do not exist"

@@ -43,7 +43,9 @@ def snos_output(
     with fail_fast_on_bad_data(context):
         manifest = load_manifest(store, key)
         with tempfile.TemporaryDirectory(prefix=f"snos-{key}-") as tmp:
-            result = snos.runner().run(manifest.first_block, manifest.last_block, Path(tmp))
+            # A retried step or a re-executed run reads from the backup RPC when there is one.
+            retrying = context.retry_number > 0 or context.run.parent_run_id is not None
+            result = snos.runner(retrying=retrying).run(manifest.first_block, manifest.last_block, Path(tmp))
             pie_uri = store.put_bytes(batch_key(key, PIE), Path(result.pie_path).read_bytes())
         output = parse_os_output(result.program_output)
     output_uri = write_json(
@@ -65,6 +67,7 @@ def snos_output(
             "messages_to_l2": len(output.messages_to_l2),
             "pie": MetadataValue.url(pie_uri),
             "program_output": MetadataValue.url(output_uri),
+            "snos_rpc": snos.rpc_for(retrying),
             "duration_s": watch.seconds,
         }
     )

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "orchestrator_pipelines.cli.dev",
     "orchestrator_pipelines.cli.metrics",
     "orchestrator_pipelines.cli.artifacts",
+    "orchestrator_pipelines.cli.config",
     "orchestrator_pipelines.cli.zksync_os",
 )
 

@@ -43,12 +43,12 @@ def _store() -> LocalArtifactStore | S3ArtifactStore:
     settings = load_settings()
     if settings.artifact_store == "local":
         return LocalArtifactStore(settings.artifacts_dir)
-    if not settings.s3_bucket:
+    if not settings.s3_bucket_name:
         raise InvalidInputError("ORCHESTRATOR_S3_BUCKET is not set")
     import boto3
 
     client = boto3.client("s3", region_name=settings.aws_region, endpoint_url=settings.s3_endpoint_url)
-    return S3ArtifactStore(client, settings.s3_bucket, settings.s3_prefix)
+    return S3ArtifactStore(client, settings.s3_bucket_name, settings.s3_prefix)
 
 
 def _s3_store() -> S3ArtifactStore:

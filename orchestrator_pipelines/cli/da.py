@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import (
@@ -32,6 +32,7 @@ from orchestrator_pipelines.starknet.da_encoding import (
     parse_starknet_version,
     uses_compression,
 )
+from orchestrator_pipelines.starknet.da_derivation import derive_da_felts, uses_stateful_compression
 from orchestrator_pipelines.starknet.da_segment import read_da_segment, segment_blobs
 from orchestrator_pipelines.starknet.felt import parse_felt
 from orchestrator_pipelines.starknet.squash import squash_state_updates
@@ -45,13 +46,25 @@ def register(subparsers: Any) -> None:
     encode = da_sub.add_parser("encode", help="encode state updates of consecutive blocks into blob files")
     encode.add_argument(
         "--state-update", action="append", required=True, type=Path, metavar="SU.json",
-        help="a starknet_getStateUpdate result; repeat for consecutive blocks, in order",
+        help="a starknet_getStateUpdate result (or a JSON list of them); repeat for consecutive blocks, in order",
     )
     encode.add_argument(
         "--nonces", type=Path, metavar="NONCES.json",
         help='current nonces: [{"address": decimal, "nonce": hex digits}] (required before 0.13.3)',
     )
-    encode.add_argument("--starknet-version", required=True, help="e.g. 0.13.2 or 0.13.3")
+    encode.add_argument("--starknet-version", required=True, help="e.g. 0.13.2, 0.13.3 or 0.14.1")
+    encode.add_argument(
+        "--aliases", type=Path, metavar="ALIASES.json",
+        help='from 0.13.4: the alias contract (0x2) storage before the range, {"key": "alias", "0x0": counter}',
+    )
+    encode.add_argument(
+        "--no-aliases", action="store_true",
+        help="from 0.13.4: the state updates are already aliased (publish their addresses and keys as given)",
+    )
+    encode.add_argument(
+        "--pre-state", type=Path, metavar="PRE.json",
+        help='storage before the range, {"address": {"key": "value"}}: writes that end there are not published',
+    )
     encode.add_argument("--compress", action="store_true", help="compress even if the version does not require it")
     encode.add_argument("--out", required=True, type=Path, metavar="DIR", help="directory for 0.hex, 1.hex, ...")
     encode.add_argument("--max-blobs", type=int, default=DEFAULT_MAX_BLOBS, help="fail if more blobs are needed")
@@ -138,13 +151,21 @@ def run_encode(args: argparse.Namespace) -> int:
     parse_starknet_version(version)
     if args.max_blobs < 1:
         raise InvalidInputError(f"--max-blobs must be at least 1, got {args.max_blobs}")
-    updates = []
+    updates: list[StateUpdate] = []
+    sources: list[str] = []
     for path in args.state_update:
-        try:
-            updates.append(StateUpdate.parse(_read_json(path)))
-        except InvalidInputError as exc:
-            message = str(exc)
-            raise InvalidInputError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+        obj = _read_json(path)
+        items = obj if isinstance(obj, list) else [obj]
+        for index, item in enumerate(items):
+            where = f"{path}[{index}]" if isinstance(obj, list) else str(path)
+            try:
+                updates.append(StateUpdate.parse(item))
+            except InvalidInputError as exc:
+                message = str(exc)
+                raise InvalidInputError(message if message.startswith(str(path)) else f"{where}: {message}") from None
+            sources.append(where)
+    if not updates:
+        raise InvalidInputError(f"{args.state_update[0]}: no state updates")
     nonces = parse_nonces(_read_json(args.nonces), str(args.nonces)) if args.nonces else None
     if nonces is None and not uses_compression(version):
         raise InvalidInputError(f"--nonces is required for Starknet {version} (pre-0.13.3 DA carries every nonce)")
@@ -152,18 +173,50 @@ def run_encode(args: argparse.Namespace) -> int:
     for index in range(1, len(updates)):
         if updates[index].old_root != updates[index - 1].new_root:
             raise InvalidInputError(
-                f"{args.state_update[index]}: old_root {hex(updates[index].old_root)} is not the new_root "
-                f"of {args.state_update[index - 1]}: pass consecutive blocks in order"
+                f"{sources[index]}: old_root {hex(updates[index].old_root)} is not the new_root "
+                f"of {sources[index - 1]}: pass consecutive blocks in order"
             )
-    diff = squash_state_updates(updates)
-    felts = encode_state_diff(diff, nonces, version)
-    if args.compress or uses_compression(version):
-        felts = compress(felts)
+    pre_state = _pre_state(args.pre_state) if args.pre_state else None
+    if uses_stateful_compression(version) and not args.no_aliases:
+        if args.aliases is None:
+            raise InvalidInputError(
+                f"Starknet {version} publishes aliases: pass --aliases (the alias contract's storage before the "
+                f"range) or --no-aliases for state updates that are already aliased"
+            )
+        aliases = _aliases(args.aliases)
+        felts = derive_da_felts(
+            updates, version, pre_state=pre_state, read_alias=lambda key: aliases.get(key, 0), nonces=nonces
+        )
+    else:
+        diff = squash_state_updates(updates, pre_state=pre_state)
+        felts = encode_state_diff(diff, nonces, version)
+        if args.compress or uses_compression(version):
+            felts = compress(felts)
     blobs = felts_to_blobs(felts, max_blobs=args.max_blobs)
     written = _write_atomically(args.out, {f"{i}.hex": blob_to_hex(blob) for i, blob in enumerate(blobs)})
     for path in written:
         print(path)
     return 0
+
+
+def _felt_map(obj: Any, source: str) -> dict[int, int]:
+    if not isinstance(obj, dict):
+        raise InvalidInputError(f"{source}: expected a JSON object of felts")
+    return {parse_felt(k, f"{source} key"): parse_felt(v, f"{source}[{k!r}]") for k, v in obj.items()}
+
+
+def _aliases(path: Path) -> dict[int, int]:
+    """The alias contract's storage before the range: keys without an entry have no alias yet."""
+    return _felt_map(_read_json(path), str(path))
+
+
+def _pre_state(path: Path) -> Callable[[int, int], int | None]:
+    """Storage before the range; a slot the file does not list is unknown, and its write is kept."""
+    obj = _read_json(path)
+    if not isinstance(obj, dict):
+        raise InvalidInputError(f"{path}: expected a JSON object {{address: {{key: value}}}}")
+    storage = {parse_felt(address, f"{path} address"): _felt_map(slots, f"{path}[{address!r}]") for address, slots in obj.items()}
+    return lambda address, key: storage.get(address, {}).get(key)
 
 
 def run_blobs(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 
 import requests
 
-from orchestrator_pipelines.errors import TransientError
+from orchestrator_pipelines.errors import InvalidInputError, TransientError
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -76,6 +76,21 @@ class LogAlertSink:
             alert.text,
             f" ({fields})" if fields else "",
         )
+
+
+def sns_topic_arn(client: Any, topic: str) -> str:
+    """The ARN of ``topic``, given as an ARN (returned as is) or a name (looked up, never created).
+
+    Creating topics is ``orchestrator setup``'s job; a name that matches no topic
+    is an :class:`InvalidInputError` so alerts are not silently lost.
+    """
+    if topic.startswith("arn:"):
+        return topic
+    for page in client.get_paginator("list_topics").paginate():
+        for entry in page.get("Topics", []):
+            if entry["TopicArn"].rsplit(":", 1)[-1] == topic:
+                return entry["TopicArn"]
+    raise InvalidInputError(f"SNS topic {topic!r} does not exist; create it with `orchestrator setup`")
 
 
 class SnsAlertSink:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
@@ -163,6 +164,11 @@ def state_update_from_starknet_py(update: BlockStateUpdate) -> StateUpdate:
                 ReplacedClass(contract_address=r.contract_address, class_hash=r.class_hash)
                 for r in diff.replaced_classes
             ],
+            # Starknet 0.14.1 nodes serve it; older ones leave it out.
+            migrated_compiled_classes=[
+                DeclaredClass(class_hash=m.class_hash, compiled_class_hash=m.compiled_class_hash)
+                for m in (diff.migrated_compiled_classes or [])
+            ],
         ),
     )
 
@@ -180,9 +186,16 @@ def _run_coroutine(coroutine: Awaitable[T]) -> T:
 class MadaraClient:
     """Synchronous, thread-safe reads from a Starknet JSON-RPC node (Madara or the devnet node)."""
 
-    def __init__(self, rpc_url: str, timeout_s: float = 30, max_concurrency: int = DEFAULT_CONCURRENCY):
+    def __init__(
+        self, rpc_url: str, timeout_s: float = 30, max_concurrency: int = DEFAULT_CONCURRENCY, read_attempts: int = 1
+    ):
+        """``read_attempts`` is how many times one read is tried when it fails transiently
+        (network, timeout, 429/5xx, node internal error) before the error is raised."""
         if timeout_s <= 0:
             raise OrchestratorError(f"timeout_s must be positive, got {timeout_s}")
+        if read_attempts < 1:
+            raise OrchestratorError(f"read_attempts must be at least 1, got {read_attempts}")
+        self.read_attempts = read_attempts
         self.rpc_url = rpc_url
         self.timeout_s = timeout_s
         self.max_concurrency = max(1, max_concurrency)
@@ -337,7 +350,18 @@ class MadaraClient:
         rounds = len(items) // self.max_concurrency + 1
         return self._call(method, fetch_all, timeout_s=self.timeout_s * rounds)
 
-    def _call(
+    def _call(self, method: str, request: Callable[[FullNodeClient], Awaitable[T]], **kwargs: Any) -> T:
+        """One read, tried up to ``read_attempts`` times while it fails transiently."""
+        for attempt in range(1, self.read_attempts + 1):
+            try:
+                return self._call_once(method, request, **kwargs)
+            except TransientError:
+                if attempt == self.read_attempts:
+                    raise
+                time.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
+        raise AssertionError("unreachable")
+
+    def _call_once(
         self,
         method: str,
         request: Callable[[FullNodeClient], Awaitable[T]],

@@ -212,7 +212,7 @@ class SettlementClient:
         private_key: str,
         core_contract_address: str,
         fact_registry_address: str | None = None,
-        confirmations: int = 1,
+        confirmations: int = 0,
         max_fee_per_gas_cap_wei: int | None = None,
         max_fee_per_blob_gas_cap_wei: int | None = None,
         tx_timeout_s: float = 120,
@@ -221,28 +221,51 @@ class SettlementClient:
         replace_after_s: float | None = 180,
         replacement_bump_percent: int = BLOB_REPLACEMENT_BUMP_PERCENT,
         blob_sidecar: str = "auto",
+        max_fee_bumps: int | None = None,
+        state_update_max_fee_wei: int | None = None,
+        operator_address: str | None = None,
+        base_fee_multiplier: float = 2.0,
     ) -> None:
-        """``tx_timeout_s`` bounds the whole wait for a state update, replacements included;
+        """``confirmations`` is the number of blocks required on top of the block that includes
+        the state update (0: inclusion is enough), as the Madara orchestrator counts them.
+        ``tx_timeout_s`` bounds the whole wait for a state update, replacements included;
         a broadcast not mined within ``replace_after_s`` is replaced with every fee raised by
         ``replacement_bump_percent`` (None: never replace). ``blob_sidecar`` is the network
         wrapper of the blobs: "v0" (blob proofs, before Osaka), "v1" (cell proofs, Osaka and
-        later) or "auto" (decided before every broadcast, see :meth:`sidecar_version`)."""
+        later) or "auto" (decided before every broadcast, see :meth:`sidecar_version`).
+
+        ``max_fee_bumps`` bounds the replacements of one state update (None: as many as the
+        timeout allows). ``state_update_max_fee_wei`` caps what one state update can cost:
+        no broadcast, first or replacement, is signed whose ``gas × maxFeePerGas +
+        blob gas × maxFeePerBlobGas`` exceeds it (only one of them can be mined, so this
+        bounds the fee paid). ``operator_address``, when given, must be the key's address.
+        ``maxFeePerGas`` is ``base_fee_multiplier`` × the latest base fee plus the tip."""
         if blob_sidecar not in BLOB_SIDECAR_MODES:
             raise InvalidInputError(f"blob_sidecar must be one of {', '.join(BLOB_SIDECAR_MODES)}, got {blob_sidecar!r}")
-        if confirmations < 1:
-            raise InvalidInputError(f"confirmations must be at least 1, got {confirmations}")
+        if confirmations < 0:
+            raise InvalidInputError(f"confirmations must be 0 or more, got {confirmations}")
         if replace_after_s is not None and replace_after_s <= 0:
             raise InvalidInputError(f"replace_after_s must be positive, got {replace_after_s}")
         if replacement_bump_percent < 10:
             raise InvalidInputError(
                 f"replacement_bump_percent must be at least 10 (no pool accepts less), got {replacement_bump_percent}"
             )
+        if base_fee_multiplier < 1:
+            raise InvalidInputError(f"base_fee_multiplier must be at least 1, got {base_fee_multiplier}")
+        if max_fee_bumps is not None and max_fee_bumps < 0:
+            raise InvalidInputError(f"max_fee_bumps must be 0 or more, got {max_fee_bumps}")
+        if state_update_max_fee_wei is not None and state_update_max_fee_wei <= 0:
+            raise InvalidInputError(f"state_update_max_fee_wei must be positive, got {state_update_max_fee_wei}")
         self.rpc_url = rpc_url
         self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         try:
             self.account = Account.from_key(private_key)
         except Exception:
             raise InvalidInputError("settlement private key is not a valid secp256k1 key") from None
+        if operator_address and _checksum(operator_address, "operator_address") != self.account.address:
+            raise InvalidInputError(
+                f"the settlement key's address {self.account.address} is not the configured operator {operator_address}"
+            )
         self.core_contract = self.w3.eth.contract(
             address=_checksum(core_contract_address, "core_contract_address"), abi=CORE_CONTRACT_ABI
         )
@@ -262,6 +285,9 @@ class SettlementClient:
         self.replace_after_s = replace_after_s
         self.replacement_bump_percent = replacement_bump_percent
         self.blob_sidecar = blob_sidecar
+        self.max_fee_bumps = max_fee_bumps
+        self.base_fee_multiplier = base_fee_multiplier
+        self.state_update_max_fee_wei = state_update_max_fee_wei
 
     @property
     def address(self) -> str:
@@ -398,6 +424,13 @@ class SettlementClient:
                 "maxPriorityFeePerGas": priority_fee,
                 "maxFeePerBlobGas": max_blob_fee,
             }
+            liability = fee_liability_wei(tx, len(blobs))
+            if self.state_update_max_fee_wei is not None and liability > self.state_update_max_fee_wei:
+                raise TransientError(
+                    f"{what}: the state update could cost {liability} wei (gas {tx['gas']} × {max_fee} + "
+                    f"{len(blobs)} blob(s) × {BLOB_GAS_PER_BLOB} × {max_blob_fee}), above "
+                    f"state_update_max_fee_wei={self.state_update_max_fee_wei}; waiting for lower fees"
+                )
             tx_hash = self._broadcast(tx, blobs, sidecar, what)
         if on_sent is not None:
             on_sent(tx_hash)
@@ -405,7 +438,7 @@ class SettlementClient:
         return self._wait_for_any(pending.hashes, pending)
 
     def wait_for_transaction(self, tx_hashes: str | bytes | Sequence[str | bytes]) -> SettlementReceipt:
-        """Wait until one of ``tx_hashes`` is mined with ``confirmations`` blocks; raise if it reverted.
+        """Wait until one of ``tx_hashes`` is mined with ``confirmations`` blocks on top; raise if it reverted.
 
         Several hashes are the broadcasts of one nonce (a transaction and its
         replacements): at most one of them can be mined, and it is that one's
@@ -428,7 +461,7 @@ class SettlementClient:
                     tx_hash, receipt = found
                     if receipt["status"] != 1:
                         raise self._on_chain_failure(tx_hash, receipt)
-                    if self.w3.eth.block_number >= receipt["blockNumber"] + self.confirmations - 1:
+                    if self.w3.eth.block_number >= receipt["blockNumber"] + self.confirmations:
                         return _settlement_receipt(receipt)
                 elif pending is not None and self._replacement_due(pending):
                     self._replace(pending)
@@ -456,7 +489,7 @@ class SettlementClient:
             tx_hash, receipt = found
             return (
                 f"transaction {tx_hash} mined in block {receipt['blockNumber']} but not confirmed after "
-                f"{self.tx_timeout_s} s ({self.confirmations} confirmation(s) required)"
+                f"{self.tx_timeout_s} s ({self.confirmations} block(s) on top required)"
             )
         message = f"transaction(s) {', '.join(hashes)} not mined after {self.tx_timeout_s} s"
         if pending is not None and pending.held_back:
@@ -467,6 +500,10 @@ class SettlementClient:
 
     def _replacement_due(self, pending: "_PendingBlobTransaction") -> bool:
         if self.replace_after_s is None or pending.cannot_replace:
+            return False
+        if self.max_fee_bumps is not None and len(pending.hashes) - 1 >= self.max_fee_bumps:
+            if not pending.held_back:
+                pending.held_back = f"{self.max_fee_bumps} fee bump(s) already sent (max_fee_bumps)"
             return False
         if time.monotonic() - pending.last_broadcast_at < self.replace_after_s:
             return False
@@ -491,6 +528,15 @@ class SettlementClient:
             "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
             "maxFeePerBlobGas": fees.max_fee_per_blob_gas,
         }
+        liability = fee_liability_wei(tx, len(pending.blobs))
+        if self.state_update_max_fee_wei is not None and liability > self.state_update_max_fee_wei:
+            pending.held_back = (
+                f"the replacement could cost {liability} wei, above state_update_max_fee_wei="
+                f"{self.state_update_max_fee_wei}"
+            )
+            pending.cannot_replace = True
+            log.warning("not replacing %s: %s", pending.hashes[-1], pending.held_back)
+            return
         try:
             tx_hash = self._broadcast(tx, pending.blobs, pending.sidecar, "replacing updateStateKzgDA")
         except (OrchestratorError, TransientError) as exc:
@@ -516,7 +562,7 @@ class SettlementClient:
         floor_max_fee = bumped(previous.max_fee_per_gas, pct)
         floor_tip = bumped(previous.max_priority_fee_per_gas, pct)
         floor_blob_fee = bumped(previous.max_fee_per_blob_gas, pct)
-        max_fee = max(floor_max_fee, 2 * base_fee + max(floor_tip, market_tip))
+        max_fee = max(floor_max_fee, int(self.base_fee_multiplier * base_fee) + max(floor_tip, market_tip))
         blob_fee = max(floor_blob_fee, 2 * blob_base_fee)
         gas_cap, blob_cap = self.max_fee_per_gas_cap_wei, self.max_fee_per_blob_gas_cap_wei
         if gas_cap is not None:
@@ -680,9 +726,9 @@ class SettlementClient:
         return base_fee, priority_fee
 
     def _gas_fees(self) -> tuple[int, int]:
-        """(maxFeePerGas, maxPriorityFeePerGas): twice the base fee plus the recent median tip."""
+        """(maxFeePerGas, maxPriorityFeePerGas): ``base_fee_multiplier`` × the base fee plus the recent median tip."""
         base_fee, priority_fee = self._market_gas_fees()
-        max_fee = 2 * base_fee + priority_fee
+        max_fee = int(self.base_fee_multiplier * base_fee) + priority_fee
         cap = self.max_fee_per_gas_cap_wei
         if cap is not None:
             if base_fee + priority_fee > cap:
@@ -706,6 +752,14 @@ class SettlementClient:
                 )
             max_blob_fee = min(max_blob_fee, cap)
         return max_blob_fee
+
+
+BLOB_GAS_PER_BLOB = 131072
+
+
+def fee_liability_wei(tx: dict[str, Any], n_blobs: int) -> int:
+    """The most a signed blob transaction can cost: its gas limit at its max fee plus its blob gas at the max blob fee."""
+    return int(tx["gas"]) * int(tx["maxFeePerGas"]) + n_blobs * BLOB_GAS_PER_BLOB * int(tx["maxFeePerBlobGas"])
 
 
 @dataclass

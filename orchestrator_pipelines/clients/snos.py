@@ -20,7 +20,7 @@ from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, 
 from orchestrator_pipelines.starknet.cairo_pie import CairoPie
 from orchestrator_pipelines.starknet.facts import pie_fact, pie_program_hash
 
-PLACEHOLDERS = ("first_block", "last_block", "rpc_url", "output")
+PLACEHOLDERS = ("first_block", "last_block", "rpc_url", "layout", "output")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class ExternalSnosRunner:
     ``{output}`` (``out_dir/pie_<first>_<last>.zip``).
     """
 
-    def __init__(self, command: str, timeout_s: float = 3600.0, rpc_url: str = ""):
+    def __init__(self, command: str, timeout_s: float = 3600.0, rpc_url: str = "", layout: str = "all_cairo"):
         try:
             self.argv_template = shlex.split(command)
         except ValueError as exc:
@@ -84,9 +84,11 @@ class ExternalSnosRunner:
             raise InvalidInputError("SNOS command template must contain {output} (where the PIE zip is written)")
         self.timeout_s = timeout_s
         self.rpc_url = rpc_url
+        self.layout = layout
 
     def argv(self, first_block: int, last_block: int, output: Path) -> list[str]:
-        values = {"first_block": first_block, "last_block": last_block, "rpc_url": self.rpc_url, "output": str(output)}
+        values = {"first_block": first_block, "last_block": last_block, "rpc_url": self.rpc_url, "layout": self.layout,
+                  "output": str(output)}
         try:
             return [arg.format(**values) for arg in self.argv_template]
         except (KeyError, IndexError, ValueError) as exc:

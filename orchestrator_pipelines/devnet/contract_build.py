@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,21 @@ from orchestrator_pipelines.errors import OrchestratorError
 
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "contracts_build"
-CONTRACT_NAMES = ("FactRegistry", "StarknetCoreContract")
+# Contract name → its source under contracts/ (the Starknet core contract and fact registry, then the
+# ZKsync OS settlement contracts, whose shared types live in contracts/zksync_os/ZKsyncOSTypes.sol).
+CONTRACT_SOURCES: dict[str, str] = {
+    "FactRegistry": "FactRegistry.sol",
+    "StarknetCoreContract": "StarknetCoreContract.sol",
+    "Bridgehub": "zksync_os/Bridgehub.sol",
+    "ChainTypeManager": "zksync_os/ChainTypeManager.sol",
+    "ZKChain": "zksync_os/ZKChain.sol",
+    "ValidatorTimelock": "zksync_os/ValidatorTimelock.sol",
+    "DualVerifier": "zksync_os/DualVerifier.sol",
+    "RollupL1DAValidator": "zksync_os/RollupL1DAValidator.sol",
+    "ValidiumL1DAValidator": "zksync_os/ValidiumL1DAValidator.sol",
+}
+CONTRACT_NAMES = tuple(CONTRACT_SOURCES)
+LIBRARY_SOURCES = ("zksync_os/ZKsyncOSTypes.sol", "zksync_os/PriorityTree.sol")
 COMPILER_VERSION = "0.8.28+commit.7893614a"
 SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
@@ -32,7 +47,12 @@ SETTINGS: dict[str, Any] = {
 
 
 def _source_key(name: str) -> str:
-    return f"contracts/{name}.sol"
+    return f"contracts/{CONTRACT_SOURCES[name]}"
+
+
+def source_path(name: str) -> Path:
+    """The Solidity file that defines contract ``name``."""
+    return CONTRACTS_DIR / CONTRACT_SOURCES[name]
 
 
 def _run_solcjs(standard_input: dict[str, Any]) -> dict[str, Any]:
@@ -40,29 +60,34 @@ def _run_solcjs(standard_input: dict[str, Any]) -> dict[str, Any]:
     version = subprocess.run([str(solcjs), "--version"], capture_output=True, text=True, check=True).stdout
     if not version.strip().startswith(COMPILER_VERSION):
         raise OrchestratorError(f"solcjs at {solcjs} is {version.strip()!r}, the build needs {COMPILER_VERSION}")
-    completed = subprocess.run(
-        [str(solcjs), "--standard-json"],
-        input=json.dumps(standard_input, sort_keys=True),
-        capture_output=True,
-        text=True,
-        cwd=REPO_ROOT,
-        timeout=300,
-    )
+    # Output goes to a file, not a pipe: node writes to pipes asynchronously and solcjs exits
+    # before a large JSON is flushed, which truncates it.
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as out:
+        completed = subprocess.run(
+            [str(solcjs), "--standard-json"],
+            input=json.dumps(standard_input, sort_keys=True),
+            stdout=out,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=300,
+        )
+        out.seek(0)
+        text = out.read()
     if completed.returncode != 0:
         raise OrchestratorError(f"solcjs failed (exit {completed.returncode}): {completed.stderr.strip()[:500]}")
     # solcjs prints a license banner or warnings before the JSON on some versions.
-    text = completed.stdout
     return json.loads(text[text.index("{") :])
 
 
 def compile_contracts() -> dict[str, dict[str, Any]]:
     """Compile ``contracts/*.sol`` and return one artifact dict per contract name."""
     sources: dict[str, str] = {}
-    for name in CONTRACT_NAMES:
-        path = CONTRACTS_DIR / f"{name}.sol"
+    for relative in (*CONTRACT_SOURCES.values(), *LIBRARY_SOURCES):
+        path = CONTRACTS_DIR / relative
         if not path.is_file():
             raise OrchestratorError(f"contract source {path} is missing")
-        sources[_source_key(name)] = path.read_text(encoding="utf-8")
+        sources[f"contracts/{relative}"] = path.read_text(encoding="utf-8")
     output = _run_solcjs(
         {
             "language": "Solidity",

@@ -3,6 +3,10 @@
 ``orchestrator dev`` and the end-to-end tests start the stack, then hand its
 URLs, addresses and (public, anvil development) keys to the Dagster code
 location through the same environment variables a real deployment sets.
+
+The devnet L1 mines a block per transaction, so no block would ever come on
+top of a settlement transaction: the devnet waits for inclusion only
+(``ORCHESTRATOR_L1_CONFIRMATIONS=0``) where a real chain keeps the default of 3.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ def orchestrator_env(info: dict[str, Any], artifacts_dir: str | Path) -> dict[st
         "ORCHESTRATOR_ETHEREUM_RPC_URL": info["l1"]["rpc_url"],
         "ORCHESTRATOR_CORE_CONTRACT_ADDRESS": info["l1"]["core_contract"],
         "ORCHESTRATOR_FACT_REGISTRY_ADDRESS": info["l1"]["fact_registry"],
+        "ORCHESTRATOR_L1_CONFIRMATIONS": "0",
         "ORCHESTRATOR_ETHEREUM_PRIVATE_KEY": info["l1"]["settlement_account"]["private_key"],
         "ORCHESTRATOR_PROVER": "atlantic",
         "ORCHESTRATOR_ATLANTIC_SERVICE_URL": info["prover"]["url"],
         "ORCHESTRATOR_ATLANTIC_API_KEY": info["prover"]["api_key"],
+        "ORCHESTRATOR_ATLANTIC_ARTIFACTS_BASE_URL": info["prover"]["url"],
         "ORCHESTRATOR_SNOS_RUNNER": "devnet",
         "ORCHESTRATOR_ARTIFACT_STORE": "local",
         "ORCHESTRATOR_ARTIFACTS_DIR": str(Path(artifacts_dir).resolve()),

@@ -41,7 +41,7 @@ from orchestrator_pipelines.starknet.blob import DEFAULT_MAX_BLOBS, felts_to_blo
 from orchestrator_pipelines.starknet.cairo_pie import CairoPie, pie_zip_bytes
 from orchestrator_pipelines.starknet.compression import compress
 from orchestrator_pipelines.starknet.da_encoding import encode_da_state_diff
-from orchestrator_pipelines.starknet.facts import pie_program_hash
+from orchestrator_pipelines.starknet.facts import pie_program_hash, program_hash
 from orchestrator_pipelines.starknet.felt import STARK_PRIME
 from orchestrator_pipelines.starknet.kzg import (
     LAYOUT_V0_13_3,
@@ -88,6 +88,17 @@ class SnosChild:
     def words(self) -> list[int]:
         """The child's OS output felts (without the bootloader record header)."""
         return encode_full_output(self.output, self.state_diff, self.encoding)
+
+    @classmethod
+    def from_output(cls, words: Sequence[int], program_hash: int, encoding: str = "auto") -> SnosChild:
+        """A child from its OS program output and the hash of the OS program that produced it."""
+        out, diff, chosen = parse_full_output(words, encoding)
+        return cls(program_hash=program_hash, output=out, state_diff=diff, encoding=chosen)
+
+    @classmethod
+    def from_pie(cls, pie: CairoPie, program_hash: int | None = None) -> SnosChild:
+        """A child from its SNOS PIE (program hash computed from the PIE unless given)."""
+        return cls.from_output(pie.output, pie_program_hash(pie) if program_hash is None else program_hash)
 
 
 def encode_full_output(out: OsOutput, state_diff: OsStateDiff, encoding: str = ENCODING_PACKED) -> list[int]:
@@ -145,7 +156,10 @@ def parse_bootloader_children(felts: Sequence[int]) -> tuple[list[tuple[int, lis
         raise InvalidInputError("aggregator output: empty")
     n_children = values[0]
     if not 1 <= n_children <= len(values):
-        raise InvalidInputError(f"aggregator output: word 0 (n_children) is {n_children}, not a plausible count")
+        raise InvalidInputError(
+            f"aggregator output: word 0 (n_children) is {n_children:#x}, not a number of children: "
+            f"not an aggregator PIE (a SNOS PIE's output starts with a state root)"
+        )
     pos = 1
     records = []
     for index in range(n_children):
@@ -309,7 +323,9 @@ def aggregated_header(children: Sequence[SnosChild], kzg: KzgSegment) -> OsOutpu
 def kzg_segment_for(da_felts: Sequence[int], max_blobs: int = DEFAULT_MAX_BLOBS) -> tuple[KzgSegment, list[bytes]]:
     """Blobs of the DA felts, their commitments, the OS's ``x_0`` over all of them, and ``y`` per blob."""
     felts = list(da_felts)
-    blobs = felts_to_blobs(felts, max_blobs=max_blobs) if felts else felts_to_blobs([0], max_blobs=max_blobs)
+    if not felts:
+        raise InvalidInputError("aggregation: the DA segment is empty (a compressed diff is never empty)")
+    blobs = felts_to_blobs(felts, max_blobs=max_blobs)
     commitments = [blob_to_commitment(blob) for blob in blobs]
     x0 = starknet_x0(felts, commitments, LAYOUT_V0_13_3)
     y_values = [compute_point_proof(blob, x0)[1] for blob in blobs]
@@ -351,6 +367,90 @@ def aggregator_pie_zip_bytes(
     contract holds as ``aggregatorProgramHash``.
     """
     return pie_zip_bytes(program_data, bootloader_output(children, aggregated_words), n_steps, builtins=builtins)
+
+
+def _short_string(text: str) -> int:
+    return int.from_bytes(text.encode("ascii"), "big")
+
+
+# The devnet aggregator "program": instruction words standing for the aggregator's
+# bytecode. Only its hash matters: prefixed, it is the devnet core contract's
+# ``aggregatorProgramHash``, and the devnet prover writes it into every aggregator PIE.
+DEVNET_AGGREGATOR_PROGRAM: tuple[int, ...] = (
+    0x40780017FFF7FFF,  # ap += 1
+    0x1,
+    0x480680017FFF8000,  # [ap] = 'DEVNET_AGGREGATOR'; ap++
+    _short_string("DEVNET_AGGREGATOR"),
+    0x480680017FFF8000,  # [ap] = 14_1 (the aggregator version it stands for); ap++
+    0x141,
+    0x208B7FFF7FFF7FFE,  # ret
+)
+# program_hash(DEVNET_AGGREGATOR_PROGRAM, AGGREGATOR_BUILTINS) and its prefixed form, checked by the tests.
+DEVNET_AGGREGATOR_PROGRAM_HASH = 0x67A0682B25750F62A664500528A3EEC71E4FD196B8C5765E1EBDB49EFC37C2D
+DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH = 0x1C06267229E50BE68C0603CB8BC2D72D1FA8FC91FF33BD6B9459D1EA3BB04E2
+
+
+@dataclass(frozen=True)
+class AggregatorRun:
+    """What the devnet aggregator hands back for a bucket: Atlantic's artifacts and the fact."""
+
+    cairo_pie: bytes
+    output: list[int]
+    da_segment: list[int]
+    fact: bytes
+    prefixed_program_hash: int
+
+
+def devnet_aggregate(
+    children_outputs: Sequence[Sequence[int]],
+    params: dict | None = None,
+    child_program_hash: int | None = None,
+    program_data: Sequence[int] = DEVNET_AGGREGATOR_PROGRAM,
+    max_blobs: int = DEFAULT_MAX_BLOBS,
+) -> AggregatorRun:
+    """Aggregate SNOS children's program outputs as Atlantic's aggregator does (plain DA).
+
+    ``params`` are the bucket's ``aggregatorParams``: the L1 settlement aggregation
+    (``use_kzg_da`` true, ``full_output`` false) is the one supported, and encrypted DA
+    (non-empty ``public_keys``) is refused, since it is not reproduced here.
+    ``child_program_hash`` is the children's OS program hash (default: the devnet OS).
+    """
+    params = dict(params or {})
+    if not params.get("use_kzg_da", True) or params.get("full_output", False):
+        raise InvalidInputError(
+            f"devnet aggregator: only use_kzg_da = true, full_output = false is supported, got "
+            f"use_kzg_da={params.get('use_kzg_da')!r}, full_output={params.get('full_output')!r}"
+        )
+    if params.get("public_keys"):
+        raise InvalidInputError("devnet aggregator: encrypted DA (aggregatorParams.public_keys) is not supported")
+    if child_program_hash is None:
+        from orchestrator_pipelines.devnet.snos_runner import DEVNET_OS_PROGRAM_HASH
+
+        child_program_hash = DEVNET_OS_PROGRAM_HASH
+    children = []
+    for index, words in enumerate(children_outputs):
+        try:
+            children.append(SnosChild.from_output(words, child_program_hash))
+        except InvalidInputError as exc:
+            raise InvalidInputError(f"devnet aggregator: child {index + 1}: {exc}") from None
+    result = aggregate(children, max_blobs=max_blobs)
+    words = result.words()
+    record = bootloader_output(children, words)
+    n_steps = 10_000 + 40 * len(record)
+    pie = pie_zip_bytes(program_data, record, n_steps, builtins=AGGREGATOR_BUILTINS)
+    prefixed = prefixed_aggregator_program_hash(program_hash(program_data, AGGREGATOR_BUILTINS))
+    return AggregatorRun(
+        cairo_pie=pie,
+        output=words,
+        da_segment=result.da_segment,
+        fact=aggregator_fact(prefixed, words),
+        prefixed_program_hash=prefixed,
+    )
+
+
+def aggregator_fact_of_pie(path: str | Path | bytes) -> bytes:
+    """The fact of an aggregator PIE zip (path or bytes), under its prefixed program hash."""
+    return AggregatorPie.from_zip(path).fact()
 
 
 def check_aggregated_output(expected: Sequence[int], actual: Sequence[int]) -> None:

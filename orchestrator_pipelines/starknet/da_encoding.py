@@ -10,6 +10,9 @@ the encoding must match the OS of the Starknet version being settled:
      n_declared_classes,
      (class_hash, compiled_class_hash) per declared class, by ascending hash]
 
+From 0.14.1 the classes whose compiled class hash was migrated (SNIP-34,
+``migrated_compiled_classes``) are listed with the declared classes.
+
 The header word packs the contract's counters and changed in 0.13.3:
 
 * before 0.13.3: ``class_flag << 128 | nonce << 64 | n_updates``, where nonce
@@ -156,7 +159,9 @@ def da_state_diff(diff: StateDiff, nonces: NonceSource, starknet_version: str) -
                 storage=tuple(sorted(slots.items())),
             )
         )
-    declared = {d.class_hash: d.compiled_class_hash for d in diff.declared_classes}
+    # 0.14.1 migrations set a compiled class hash as a declaration does; the DA lists both.
+    declared = {d.class_hash: d.compiled_class_hash for d in diff.migrated_compiled_classes}
+    declared.update({d.class_hash: d.compiled_class_hash for d in diff.declared_classes})
     return DaStateDiff(contracts=tuple(contracts), declared_classes=tuple(sorted(declared.items())))
 
 

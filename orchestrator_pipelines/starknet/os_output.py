@@ -18,6 +18,10 @@ list of felts, by fixed offsets. Two layouts exist in the wild:
     [10 x_0  11 n_blobs  commitments (2 limbs each)  y values (2 limbs each)]   if use_kzg_da
     messages to L1 segment, messages to L2 segment, [state diff if not use_kzg_da]
 
+With ``use_kzg_da = 0`` the state diff follows the messages (``da_felts``); with
+``full_output = 1`` (an aggregator child) it carries previous values: see
+:mod:`os_state_diff` and :func:`aggregator.parse_full_output`.
+
 A message segment is its length in felts followed by the messages; a message to L1 is
 ``(from_address, to_address, payload_size, payload...)`` and a message to L2 is
 ``(from_address, to_address, nonce, selector, payload_size, payload...)``.

@@ -48,7 +48,8 @@ def squash_state_updates(
     equals the value before the batch are dropped. Nonces and class hashes:
     the value set by the last block that set them. A contract deployed in the
     batch and later replaced is reported as deployed with its final class.
-    Declared classes are unioned (a later block's compiled class hash wins).
+    Declared classes are unioned (a later block's compiled class hash wins), and
+    so are 0.14.1's migrated compiled classes.
     """
     check_chained(updates)
 
@@ -57,6 +58,7 @@ def squash_state_updates(
     deployed: dict[int, int] = {}
     replaced: dict[int, int] = {}
     declared: dict[int, int] = {}
+    migrated: dict[int, int] = {}
     deprecated: set[int] = set()
 
     for update in updates:
@@ -77,6 +79,8 @@ def squash_state_updates(
                 replaced[replacement.contract_address] = replacement.class_hash
         for declaration in diff.declared_classes:
             declared[declaration.class_hash] = declaration.compiled_class_hash
+        for migration in diff.migrated_compiled_classes:
+            migrated[migration.class_hash] = migration.compiled_class_hash
         deprecated.update(diff.deprecated_declared_classes)
 
     storage_diffs = []
@@ -99,4 +103,7 @@ def squash_state_updates(
         ],
         deprecated_declared_classes=sorted(deprecated),
         replaced_classes=[ReplacedClass(contract_address=a, class_hash=h) for a, h in sorted(replaced.items())],
+        migrated_compiled_classes=[
+            DeclaredClass(class_hash=h, compiled_class_hash=c) for h, c in sorted(migrated.items())
+        ],
     )

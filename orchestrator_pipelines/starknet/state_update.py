@@ -69,6 +69,9 @@ class StateDiff(_RpcModel):
     declared_classes: list[DeclaredClass] = Field(default_factory=list)
     deprecated_declared_classes: list[Felt] = Field(default_factory=list)
     replaced_classes: list[ReplacedClass] = Field(default_factory=list)
+    # Starknet 0.14.1 (SNIP-34): classes whose compiled class hash was migrated to the new
+    # hash; the DA publishes them alongside the declared classes.
+    migrated_compiled_classes: list[DeclaredClass] = Field(default_factory=list)
 
     @classmethod
     def parse(cls, obj: Mapping[str, Any]) -> "StateDiff":
@@ -76,8 +79,12 @@ class StateDiff(_RpcModel):
         return _validate(cls, obj, prefix="state_diff")
 
     def to_rpc_json(self) -> dict[str, Any]:
-        """The JSON-RPC shape with 0x-hex felts, as a node would serve it."""
-        return {
+        """The JSON-RPC shape with 0x-hex felts, as a node would serve it.
+
+        ``migrated_compiled_classes`` appears only when there are some (nodes before
+        0.14.1 do not serve the field).
+        """
+        shape = {
             "storage_diffs": [
                 {
                     "address": felt_hex(d.address),
@@ -105,6 +112,12 @@ class StateDiff(_RpcModel):
                 for r in self.replaced_classes
             ],
         }
+        if self.migrated_compiled_classes:
+            shape["migrated_compiled_classes"] = [
+                {"class_hash": felt_hex(d.class_hash), "compiled_class_hash": felt_hex(d.compiled_class_hash)}
+                for d in self.migrated_compiled_classes
+            ]
+        return shape
 
 
 class StateUpdate(_RpcModel):

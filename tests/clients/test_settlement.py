@@ -188,7 +188,7 @@ def test_wait_for_transaction_counts_confirmations(anvil: AnvilProcess, deployed
     tx_hash = register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, bytes([7]) * 32)
     assert tx_hash is not None
     patient = SettlementClient(
-        anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, confirmations=3, tx_timeout_s=0.5
+        anvil.url, SETTLEMENT_ACCOUNT.private_key, deployed.core_contract, confirmations=2, tx_timeout_s=0.5
     )
     with pytest.raises(TransientError, match="not confirmed"):
         patient.wait_for_transaction(tx_hash)

@@ -15,6 +15,7 @@ from orchestrator_pipelines.devnet.contract_build import (
     CONTRACTS_DIR,
     compile_contracts,
     load_artifact,
+    source_path,
     write_artifacts,
 )
 from orchestrator_pipelines.errors import OrchestratorError
@@ -40,7 +41,7 @@ def test_recompiled_bytecode_equals_committed_artifact(recompiled: dict, name: s
 @pytest.mark.parametrize("name", CONTRACT_NAMES)
 def test_artifact_records_source_hash_and_settings(name: str) -> None:
     artifact = load_artifact(name)
-    source = (CONTRACTS_DIR / f"{name}.sol").read_bytes()
+    source = source_path(name).read_bytes()
     assert artifact["source_sha256"] == hashlib.sha256(source).hexdigest()
     assert artifact["compiler_version"].startswith("0.8.28")
     assert artifact["settings"]["evmVersion"] == "cancun"

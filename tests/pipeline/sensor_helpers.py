@@ -66,7 +66,7 @@ class SnsInbox:
 
     def settings(self) -> dict[str, Any]:
         """Settings overrides that route the alerts resource to this topic."""
-        return {"sns_topic_arn": self.topic_arn, "s3_endpoint_url": self.endpoint}
+        return {"sns_topic": self.topic_arn, "s3_endpoint_url": self.endpoint}
 
     def receive(self, wait_s: int = 1) -> list[dict]:
         """The SNS envelopes (Subject, Message, ...) delivered since the last call."""

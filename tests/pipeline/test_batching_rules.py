@@ -12,6 +12,8 @@ from orchestrator_pipelines.batching import (
     BlockSummary,
     close_batches,
     da_felts_upper_bound,
+    unsupported_block,
+    unsupported_version,
 )
 from orchestrator_pipelines.errors import InvalidInputError, TooManyBlobsError
 
@@ -106,6 +108,31 @@ def test_batches_are_contiguous_and_within_limits(sizes, max_blocks, max_blobs):
         assert manifest.n_blocks <= max_blocks
         assert manifest.da_felts_bound <= policy.felt_capacity
         expected_first = manifest.last_block + 1
+
+
+@pytest.mark.parametrize("version", ["0.13.2", "0.13.2.1", "0.13.3", "0.13.5", "0.14.0", "0.14.1"])
+def test_supported_starknet_versions(version):
+    assert unsupported_version(version) is None
+
+
+@pytest.mark.parametrize("version", ["0.13.1", "0.13.1.1", "0.12.3", "0.15.0", "1.0.0", "", "latest"])
+def test_unsupported_starknet_versions_say_which_and_what_is_supported(version):
+    reason = unsupported_version(version)
+    assert reason is not None and "0.13.2 … 0.14.x" in reason
+
+
+def test_an_unsupported_version_closes_the_open_batch_and_stops_batching():
+    chain = blocks(1, 3, version="0.14.0") + blocks(4, 5, version="0.15.0")
+    closed = close_batches(chain, BatchPolicy(max_blocks=10, max_age_s=3600), first_index=0, now=1_000)
+    assert [(m.first_block, m.last_block, m.close_reason) for m in closed] == [(1, 3, "unsupported_version")]
+    assert unsupported_block(chain)[0].number == 4
+    # Resuming at the unsupported block closes nothing: no block of it is ever encoded.
+    assert close_batches(chain[3:], BatchPolicy(max_blocks=1, max_age_s=0), first_index=1, now=10**9) == []
+
+
+def test_blocks_below_the_first_block_to_process_are_refused():
+    with pytest.raises(InvalidInputError, match="below the first block to process"):
+        close_batches(blocks(1, 3), BatchPolicy(first_block_to_process=2), first_index=0, now=0)
 
 
 def test_with_aggregation_auto_a_direct_batch_closes_before_the_first_aggregated_block_and_batching_stops():

@@ -249,6 +249,32 @@ def test_exhausted_proof_attempts_alert_once_and_stop_resubmitting(manual_pipeli
     assert runs_of(pipeline.instance, "record_proof", "000000") == 0
 
 
+def test_an_unsupported_starknet_version_closes_the_open_batch_and_stops_batching_with_an_alert(
+    manual_pipeline, sns_inbox
+):
+    pipeline = manual_pipeline
+    produce_blocks(pipeline, 6)  # blocks 1..6 at 0.13.4: one full batch (1..4) and 5..6 open
+    pipeline.stack.node.upgrade_starknet_version("0.15.0")
+    produce_blocks(pipeline, 3)
+    defs = batching_defs(pipeline, **sns_inbox.settings())
+    store = defs.resources["artifacts"].store()
+
+    data = evaluate(defs, pipeline.instance, "batching_sensor", None)
+    batches = closed_batches(data, store)
+    assert [(b.manifest.first_block, b.manifest.last_block, b.manifest.close_reason) for b in batches] == [
+        (1, 4, "max_blocks"), (5, 6, "unsupported_version"),
+    ]
+    alerts = sns_inbox.receive(wait_s=1)
+    assert [a["Subject"] for a in alerts] == ["[CRITICAL] Batching stopped: block 7 has Starknet version 0.15.0"]
+    assert "0.13.2 … 0.14.x" in alerts[0]["Message"]
+
+    produce_blocks(pipeline, 4)
+    again = evaluate(defs, pipeline.instance, "batching_sensor", data.cursor)
+    assert not again.run_requests
+    assert again.skip_message.startswith("batching stopped at block 7: Starknet version 0.15.0 is not supported")
+    assert sns_inbox.receive(wait_s=1) == []  # alerted once
+
+
 # ---- settlement sensor -------------------------------------------------------------------------
 
 

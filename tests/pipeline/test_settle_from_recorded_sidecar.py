@@ -87,6 +87,7 @@ def settle(instance: DagsterInstance, key: str, anvil: AnvilProcess, contracts: 
         "settlement": SettlementResource(
             rpc_url=anvil.url, private_key=SETTLEMENT_ACCOUNT.private_key,
             core_contract_address=contracts.core_contract, tx_timeout_s=60,
+            confirmations=0,  # anvil mines a block per transaction: nothing would come on top
         ),
         "artifacts": ArtifactStoreResource(kind="local", local_dir=str(root)),
     }

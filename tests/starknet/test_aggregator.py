@@ -10,12 +10,15 @@ import json
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
 from orchestrator_pipelines.starknet.aggregator import (
     AggregatorPie,
     aggregate,
     aggregator_fact,
+    SnosChild,
     aggregator_pie_zip_bytes,
     bootloader_output,
     check_aggregated_output,
@@ -182,3 +185,122 @@ def test_real_children_encode_back_to_their_records(which, request):
         assert child.program_hash == program_hash
         assert child.words() == words
     assert bootloader_output(pie.children, pie.aggregated_words) == pie.pie.output
+
+
+def test_devnet_aggregator_program_hash_constants():
+    from orchestrator_pipelines.starknet.aggregator import (
+        AGGREGATOR_BUILTINS,
+        DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH,
+        DEVNET_AGGREGATOR_PROGRAM,
+        DEVNET_AGGREGATOR_PROGRAM_HASH,
+    )
+    from orchestrator_pipelines.starknet.facts import program_hash
+
+    assert program_hash(DEVNET_AGGREGATOR_PROGRAM, AGGREGATOR_BUILTINS) == DEVNET_AGGREGATOR_PROGRAM_HASH
+    assert prefixed_aggregator_program_hash(DEVNET_AGGREGATOR_PROGRAM_HASH) == DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH
+
+
+def test_devnet_aggregate_of_real_children_gives_the_real_output(local):
+    from orchestrator_pipelines.starknet.aggregator import (
+        DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH,
+        aggregator_fact_of_pie,
+        devnet_aggregate,
+    )
+
+    params = {"use_kzg_da": True, "full_output": False, "public_keys": []}
+    run = devnet_aggregate(
+        [c.words() for c in local.children], params, child_program_hash=local.children[0].program_hash
+    )
+    assert run.output == local.aggregated_words
+    assert run.da_segment == rebuild_da_segment(local.children)
+    assert run.prefixed_program_hash == DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH
+    assert run.fact == aggregator_fact(DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH, local.aggregated_words)
+    assert aggregator_fact_of_pie(run.cairo_pie) == run.fact
+    opening = open_segment_against_output(parse_os_output(run.output), run.da_segment)
+    assert opening.x0 == local.aggregated.kzg.x0
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"use_kzg_da": False}, "only use_kzg_da = true"),
+        ({"full_output": True}, "only use_kzg_da = true"),
+        ({"public_keys": ["0x1"]}, "encrypted DA"),
+    ],
+)
+def test_devnet_aggregate_refuses_what_it_cannot_reproduce(local, params, message):
+    from orchestrator_pipelines.starknet.aggregator import devnet_aggregate
+
+    with pytest.raises(InvalidInputError, match=message):
+        devnet_aggregate([c.words() for c in local.children], params)
+
+
+def test_devnet_aggregate_names_a_bad_child():
+    from orchestrator_pipelines.starknet.aggregator import devnet_aggregate
+
+    with pytest.raises(InvalidInputError, match="child 1:"):
+        devnet_aggregate([[1, 2, 3]], {})
+
+
+def _child(initial_root, final_root, prev_block, new_block, to_l1=(), to_l2=(), storage=()):
+    from orchestrator_pipelines.starknet.os_output import OsOutput
+    from orchestrator_pipelines.starknet.os_state_diff import ContractChange, OsStateDiff, StorageChange
+
+    out = OsOutput(
+        initial_root=initial_root,
+        final_root=final_root,
+        prev_block_number=prev_block,
+        new_block_number=new_block,
+        prev_block_hash=prev_block + 1000,
+        new_block_hash=new_block + 1000,
+        os_program_hash=0,
+        starknet_os_config_hash=77,
+        use_kzg_da=False,
+        kzg=None,
+        full_output=True,
+        messages_to_l1=list(to_l1),
+        messages_to_l2=list(to_l2),
+    )
+    diff = OsStateDiff(contracts=(ContractChange(0x500, 0, 0, 9, 9, tuple(StorageChange(*s) for s in storage)),))
+    return SnosChild(program_hash=0x123, output=out, state_diff=diff)
+
+
+def test_aggregate_concatenates_messages_and_spans_the_range():
+    from orchestrator_pipelines.starknet.os_output import MessageToL1, MessageToL2
+
+    m1 = MessageToL1(0x500, 0xAA, [1, 2])
+    m2 = MessageToL1(0x501, 0xBB, [])
+    d1 = MessageToL2(0xCC, 0x500, 7, 0x99, [5])
+    first = _child(10, 11, 4, 5, to_l1=[m1], storage=[(1, 0, 3)])
+    second = _child(11, 12, 5, 7, to_l1=[m2], to_l2=[d1], storage=[(1, 3, 0), (2, 0, 8)])
+    result = aggregate([first, second])
+    out = parse_os_output(result.words())
+    assert (out.initial_root, out.final_root, out.prev_block_number, out.new_block_number) == (10, 12, 4, 7)
+    assert (out.prev_block_hash, out.new_block_hash, out.os_program_hash) == (1004, 1007, 0x123)
+    assert out.messages_to_l1 == [m1, m2] and out.messages_to_l2 == [d1]
+    # Key 1 went 0 -> 3 -> 0: not published; key 2 is.
+    assert [s.key for s in result.squashed.contracts[0].storage] == [1, 2]
+    assert result.squashed.da_state_diff().contracts[0].storage == ((2, 8),)
+    open_segment_against_output(out, result.da_segment)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    records=st.lists(st.lists(st.integers(0, 2**251), max_size=6), min_size=1, max_size=4),
+    tail=st.lists(st.integers(0, 2**251), max_size=5),
+)
+def test_bootloader_records_round_trip(records, tail):
+    felts = [len(records)]
+    for index, words in enumerate(records):
+        felts += [len(words) + 2, index, *words]
+    parsed, end = parse_bootloader_children(felts + tail)
+    assert parsed == [(index, words) for index, words in enumerate(records)]
+    assert (felts + tail)[end:] == tail
+
+
+@settings(max_examples=30, deadline=None)
+@given(felts=st.lists(st.integers(0, 2**251), max_size=50))
+def test_da_segment_json_round_trip(felts):
+    from orchestrator_pipelines.starknet.da_segment import da_segment_json
+
+    assert parse_da_segment(json.loads(da_segment_json(felts))) == felts

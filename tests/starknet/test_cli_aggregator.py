@@ -105,3 +105,18 @@ def test_a_member_larger_than_declared_is_refused(tmp_path):
         info.file_size = 10
         with pytest.raises(InvalidInputError, match="inflates past|cannot read member"):
             cairo_pie._members(archive, "lying.zip", max_bytes=1000)
+
+
+def test_a_snos_pie_is_not_an_aggregator_pie(vectors_dir, capsys):
+    assert main(["aggregator", "output", str(vectors_dir / "cairo_pie" / "sepolia_924016.zip")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not an aggregator PIE" in err and len(err.splitlines()) == 1
+
+
+def test_da_blobs_refuses_a_bad_segment(tmp_path, capsys):
+    segment = tmp_path / "da.json"
+    segment.write_text('["0x1", "zz"]')
+    out = tmp_path / "blobs"
+    assert main(["da", "blobs", "--segment", str(segment), "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"orchestrator: error: {segment}[1]: not a felt: 'zz'"
+    assert not out.exists()

@@ -239,3 +239,32 @@ def test_decode_rejects_a_bad_blob_file(tmp_path, capsys):
     assert "b.hex: blob hex: expected 131072 bytes, got 100" in message
     message = run_failing(["da", "decode", "--blob", str(tmp_path / "missing.hex"), "--starknet-version", "0.13.2"], capsys)
     assert "missing.hex: cannot read" in message
+
+
+def test_encode_with_pre_state_drops_a_write_back_to_its_value(tmp_path, capsys):
+    def update(old_root, new_root, value):
+        return {
+            "block_hash": hex(new_root + 100),
+            "old_root": hex(old_root),
+            "new_root": hex(new_root),
+            "state_diff": {
+                "storage_diffs": [
+                    {"address": "0x500", "storage_entries": [{"key": "0x7", "value": hex(value)}]},
+                    {"address": "0x600", "storage_entries": [{"key": "0x8", "value": "0x9"}]},
+                ]
+            },
+        }
+
+    blocks = tmp_path / "blocks.json"
+    blocks.write_text(json.dumps([update(1, 2, 5), update(2, 3, 4)]))
+    pre = tmp_path / "pre.json"
+    pre.write_text(json.dumps({"0x500": {"0x7": "0x4"}}))
+    decoded = {}
+    for name, extra in (("plain", []), ("pre", ["--pre-state", str(pre)])):
+        out = tmp_path / name
+        args = ["da", "encode", "--state-update", str(blocks), "--starknet-version", "0.13.3", "--out", str(out)]
+        assert main([*args, *extra]) == 0
+        capsys.readouterr()
+        assert main(["da", "decode", "--blob", str(out / "0.hex"), "--starknet-version", "0.13.3"]) == 0
+        decoded[name] = [c["address"] for c in json.loads(capsys.readouterr().out)["contracts"]]
+    assert decoded == {"plain": ["0x500", "0x600"], "pre": ["0x600"]}

@@ -89,6 +89,8 @@ class NodeServer:
 
     def __init__(self, config: NodeConfig | None = None):
         self.config = config or NodeConfig()
+        # A chain upgrades its Starknet version at some block (:meth:`upgrade_starknet_version`).
+        self.starknet_version = self.config.starknet_version
         self.state = ChainState()
         self.generator = BlockGenerator(self.config)
         self._block_log = BlockLog(self.config.data_dir) if self.config.data_dir is not None else None
@@ -158,6 +160,11 @@ class NodeServer:
             self._l1_watcher = L1MessageWatcher(rpc_url, core_contract, from_block=max(0, self.state.last_l1_block))
             self._pending_l1 = {}
 
+    def upgrade_starknet_version(self, version: str) -> None:
+        """Blocks produced from now on carry ``version``, as after a protocol upgrade."""
+        with self._produce_lock:
+            self.starknet_version = version
+
     def produce_block(self) -> int:
         """Make the next block now, with the L1 messages seen so far; returns its number."""
         with self._produce_lock:
@@ -191,7 +198,7 @@ class NodeServer:
             old_root=parent.new_root if parent else 0,
             timestamp=self._timestamp(number, parent.timestamp if parent else None),
             sequencer_address=self.config.sequencer_address,
-            starknet_version=self.config.starknet_version,
+            starknet_version=self.starknet_version,
             content=content,
         )
         if self._block_log is not None:
