@@ -34,6 +34,13 @@ def register(subparsers: Any) -> None:
     up.add_argument("--port-starknet", type=int, default=0, help="Starknet RPC port (default: a free one)")
     up.add_argument("--port-prover", type=int, default=0, help="prover port (default: a free one)")
     up.add_argument("--no-persist", action="store_true", help="start fresh chains and keep no state on exit")
+    up.add_argument(
+        "--core-contract-artifact",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="deploy this compiled core contract (JSON with abi and bytecode) instead of the project's own",
+    )
     up.set_defaults(func=run_up)
 
     up.add_argument("--withdrawal-every", type=int, default=5, help="a generated L2 withdrawal every N blocks; 0: never")
@@ -85,6 +92,7 @@ def run_up(args: argparse.Namespace) -> int:
         prover_port=args.port_prover,
         persist=not args.no_persist,
         node_options={"withdrawal_every": args.withdrawal_every},
+        core_contract_artifact=args.core_contract_artifact,
     )
     stop = threading.Event()
     previous = _install_stop_handlers(stop)
@@ -119,7 +127,8 @@ def print_summary(stack: Any, out: TextIO | None = None) -> None:
         f"  starknet rpc     {info['starknet']['rpc_url']}  (chain {info['starknet']['chain_id']})",
         f"  l1 rpc (anvil)   {info['l1']['rpc_url']}  (chain id {info['l1']['chain_id']})",
         f"  prover           {info['prover']['url']}  (api key {info['prover']['api_key']})",
-        f"  core contract    {info['l1']['core_contract']}",
+        f"  core contract    {info['l1']['core_contract']}"
+        + (f"  (build {info['l1']['core_contract_artifact']})" if info["l1"].get("core_contract_artifact") else ""),
         f"  fact registry    {info['l1']['fact_registry']}",
         f"  settlement key   account {info['l1']['settlement_account']['address']}",
         f"  fact registrar   account {info['l1']['fact_registrar_account']['address']}",

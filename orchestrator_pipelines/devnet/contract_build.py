@@ -80,14 +80,9 @@ def _run_solcjs(standard_input: dict[str, Any]) -> dict[str, Any]:
     return json.loads(text[text.index("{") :])
 
 
-def compile_contracts() -> dict[str, dict[str, Any]]:
-    """Compile ``contracts/*.sol`` and return one artifact dict per contract name."""
-    sources: dict[str, str] = {}
-    for relative in (*CONTRACT_SOURCES.values(), *LIBRARY_SOURCES):
-        path = CONTRACTS_DIR / relative
-        if not path.is_file():
-            raise OrchestratorError(f"contract source {path} is missing")
-        sources[f"contracts/{relative}"] = path.read_text(encoding="utf-8")
+def compile_sources(sources: dict[str, str], names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Compile Solidity ``sources`` (``{"contracts/<file>.sol": text}``) with the pinned compiler
+    and settings; returns one artifact dict per contract in ``names``."""
     output = _run_solcjs(
         {
             "language": "Solidity",
@@ -101,8 +96,11 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
         raise OrchestratorError(f"solc reported {len(errors)} error(s): {first.strip().splitlines()[0]}")
 
     artifacts: dict[str, dict[str, Any]] = {}
-    for name in CONTRACT_NAMES:
-        key = _source_key(name)
+    for name in names:
+        keys = [key for key, contracts in output.get("contracts", {}).items() if name in contracts]
+        if len(keys) != 1:
+            raise OrchestratorError(f"solc output: contract {name} is defined in {len(keys)} sources, expected 1")
+        key = keys[0]
         compiled = output["contracts"][key][name]
         artifacts[name] = {
             "contract_name": name,
@@ -115,6 +113,17 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
             "deployed_bytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
         }
     return artifacts
+
+
+def compile_contracts() -> dict[str, dict[str, Any]]:
+    """Compile ``contracts/*.sol`` and return one artifact dict per contract name."""
+    sources: dict[str, str] = {}
+    for relative in (*CONTRACT_SOURCES.values(), *LIBRARY_SOURCES):
+        path = CONTRACTS_DIR / relative
+        if not path.is_file():
+            raise OrchestratorError(f"contract source {path} is missing")
+        sources[f"contracts/{relative}"] = path.read_text(encoding="utf-8")
+    return compile_sources(sources, CONTRACT_NAMES)
 
 
 def write_artifacts(artifacts: dict[str, dict[str, Any]], directory: Path = ARTIFACTS_DIR) -> list[Path]:

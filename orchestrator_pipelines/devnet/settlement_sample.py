@@ -63,11 +63,18 @@ def build_kzg_settlement_input(
     new_block_hash: int,
     program_hash: int,
     config_hash: int,
+    os_program_hash: int = 0,
     x_0: int = 0x1234567890ABCDEF,
     messages_to_l1: Sequence[int] = (),
     messages_to_l2: Sequence[int] = (),
 ) -> KzgSettlementInput:
-    """Program output in the 0.13.3+ layout for ``blobs``, with each blob's proof at ``x_0``."""
+    """Program output in the 0.13.3+ layout for ``blobs``, with each blob's proof at ``x_0``.
+
+    ``program_hash`` is the one the fact is computed under. ``os_program_hash`` is the
+    output's word 6: 0 for a direct OS run (the fact's program is the OS, checked
+    against ``programHash``), the OS program hash for an aggregator run (the fact's
+    program is the aggregator, checked against ``aggregatorProgramHash``).
+    """
     z = x_0 % BLS_MODULUS
     commitments: list[int] = []
     evaluations: list[int] = []
@@ -84,7 +91,7 @@ def build_kzg_settlement_input(
         new_block_number,
         prev_block_hash,
         new_block_hash,
-        program_hash,
+        os_program_hash,
         config_hash,
         1,  # use_kzg_da
         0,  # full_output

@@ -6,15 +6,18 @@ orchestrator needs from the OS, with the same formulas as the Starknet OS
 (compressed), split into blobs; each blob's KZG commitment; one evaluation point
 ``z = x_0`` for all blobs (``kzg.starknet_x0``, as the OS hashes the whole DA
 segment and every commitment); each blob's ``y = p_i(x_0)``; and the header with
-roots, block numbers and hashes, the OS program hash and the config hash; and
-the two message segments, as the OS fills them from the blocks it executes: every
-L1 handler is a message to L2 the core contract must consume (``from_address``,
-``to_address``, nonce, selector, payload), every message a transaction sent is a
-message to L1 the core contract records for ``consumeMessageFromL2``. It
-writes that output into a PIE-shaped zip (``cairo_pie.write_pie_zip``) whose program is
-:data:`DEVNET_OS_PROGRAM`, so the fact (``keccak(program_hash, keccak(output))``)
-is computed exactly as for a real SNOS PIE, and the devnet core contract,
-deployed with :data:`DEVNET_OS_PROGRAM_HASH`, accepts it.
+roots, block numbers and hashes, ``os_program_hash = 0`` (a direct OS run, as the
+real OS writes it; an aggregator run writes the OS program hash there) and the
+config hash; and the two message segments, as the OS fills them from the blocks
+it executes: every L1 handler is a message to L2 the core contract must consume
+(``from_address``, ``to_address``, nonce, selector, payload), every message a
+transaction sent is a message to L1 the core contract records for
+``consumeMessageFromL2``. It writes that output into a PIE-shaped zip
+(``cairo_pie.write_pie_zip``) whose program is :data:`DEVNET_OS_PROGRAM`, so the
+fact (``keccak(program_hash, keccak(output))``) is computed exactly as for a real
+SNOS PIE, and the devnet core contract, deployed with :data:`DEVNET_OS_PROGRAM_HASH`
+as its program hash and a different aggregator program hash, accepts it by the
+direct-run rule.
 
 For the aggregated pipeline it also runs a range as an aggregation child
 (:meth:`DevnetSnosRunner.run_child`), as Madara's L2 runs its SNOS batches:
@@ -61,6 +64,24 @@ DEVNET_OS_PROGRAM: tuple[int, ...] = (
 )
 # program_hash(DEVNET_OS_PROGRAM) (builtins: output, main: 0), checked by the tests.
 DEVNET_OS_PROGRAM_HASH = 0x17F08B7F8CC6C323DB0366DEC2F9EC8A263E10F4A8E30CB534D3858AFE393C0
+
+# The devnet aggregator "program" (Starknet 0.14 applicative recursion), in the same
+# style. An aggregator run's fact is proven under pedersen("AGGREGATOR", its program
+# hash), and that is the core contract's ``aggregatorProgramHash``: distinct from the
+# OS program hash, so a direct OS run proven under the wrong hash is refused.
+DEVNET_AGGREGATOR_PROGRAM: tuple[int, ...] = (
+    0x40780017FFF7FFF,  # ap += 1
+    0x1,
+    0x480680017FFF8000,  # [ap] = 'DEVNET_AGGREGATOR'; ap++
+    _short_string("DEVNET_AGGREGATOR"),
+    0x480680017FFF8000,  # [ap] = 13_4; ap++
+    0x134,
+    0x208B7FFF7FFF7FFE,  # ret
+)
+# program_hash(DEVNET_AGGREGATOR_PROGRAM), checked by the tests.
+DEVNET_AGGREGATOR_PROGRAM_HASH = 0x708C13C355BDD10AE806FDF87E0128608C751D3F7C87B845914F99771581BFC
+# pedersen("AGGREGATOR", DEVNET_AGGREGATOR_PROGRAM_HASH): the aggregator facts' program hash.
+DEVNET_AGGREGATOR_FACT_PROGRAM_HASH = 0x2A5085D7DB3C2DE0032B05C84D9E05CE23591EEC250F174C6A8B36052775AA7
 
 # StarknetOsConfig2 of the devnet chain: poseidon(version, chain id, fee token).
 DEVNET_CHAIN_ID = "MADARA_DEVNET"
@@ -121,7 +142,8 @@ class DevnetSnosRunner:
             new_block_number=last_block,
             prev_block_hash=first.parent_hash,
             new_block_hash=last.block_hash,
-            os_program_hash=DEVNET_OS_PROGRAM_HASH,
+            # 0 marks a direct OS run (not an aggregator's): the fact is under programHash.
+            os_program_hash=0,
             starknet_os_config_hash=DEVNET_OS_CONFIG_HASH,
             use_kzg_da=True,
             full_output=False,

@@ -33,14 +33,21 @@ from orchestrator_pipelines.devnet.anvil import (
     DevAccount,
 )
 from orchestrator_pipelines.devnet.l1_deploy import (
+    CoreContractBuild,
     DeployedContracts,
+    aggregator_program_hash,
     deploy_settlement_contracts,
     is_operator,
+    load_core_contract_build,
     transfer_fact_registry_ownership,
     write_addresses,
 )
 from orchestrator_pipelines.devnet.prover import ProverConfig, ProverServer
-from orchestrator_pipelines.devnet.snos_runner import DEVNET_OS_CONFIG_HASH, DEVNET_OS_PROGRAM_HASH
+from orchestrator_pipelines.devnet.snos_runner import (
+    DEVNET_AGGREGATOR_FACT_PROGRAM_HASH,
+    DEVNET_OS_CONFIG_HASH,
+    DEVNET_OS_PROGRAM_HASH,
+)
 from orchestrator_pipelines.devnet.starknet_node import NodeConfig, NodeServer
 from orchestrator_pipelines.devnet.starknet_node.generator import (
     BRIDGED_TOKEN_ADDRESS,
@@ -81,6 +88,8 @@ class DevnetConfig:
     prover_port: int = 0
     persist: bool = True
     node_options: dict[str, Any] = field(default_factory=dict)
+    # A compiled core contract (JSON with abi and bytecode) to deploy instead of the project's own.
+    core_contract_artifact: Path | None = None
 
 
 class DevnetStack:
@@ -99,10 +108,14 @@ class DevnetStack:
         self.deployer_account: DevAccount = DEPLOYER_ACCOUNT
         self.l1_bridge_account: DevAccount = L1_BRIDGE_ACCOUNT
         self.depositor_account: DevAccount = DEPOSITOR_ACCOUNT
+        self.core_contract_build: CoreContractBuild | None = None
 
     # ---- lifecycle -------------------------------------------------------------
 
     def start(self) -> "DevnetStack":
+        if self.config.core_contract_artifact is not None:
+            # Read before starting anything: a bad file is one error, not a half-started devnet.
+            self.core_contract_build = load_core_contract_build(self.config.core_contract_artifact)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_anvil()
@@ -204,11 +217,13 @@ class DevnetStack:
             self.l1_rpc_url,
             self.deployer_account.private_key,
             program_hash=DEVNET_OS_PROGRAM_HASH,
+            aggregator_program_hash=DEVNET_AGGREGATOR_FACT_PROGRAM_HASH,
             config_hash=DEVNET_OS_CONFIG_HASH,
             genesis_root=self.genesis.root,
             genesis_block_number=self.genesis.block_number,
             genesis_block_hash=self.genesis.block_hash,
             operators=[self.settlement_account.address],
+            core_contract_build=self.core_contract_build,
         )
         transfer_fact_registry_ownership(
             self.l1_rpc_url,
@@ -224,7 +239,8 @@ class DevnetStack:
 
         A core contract on which the settlement account is not an operator (for
         instance one deployed before the operator role existed) is not reused:
-        every state update would revert with ONLY_OPERATOR.
+        every state update would revert with ONLY_OPERATOR; nor is one without the
+        devnet's aggregator program hash (deployed before the fact rule).
         """
         info_path = self.state_dir / DEVNET_INFO_FILE
         if not (self.config.persist and info_path.is_file()):
@@ -233,6 +249,7 @@ class DevnetStack:
             info = json.loads(info_path.read_text(encoding="utf-8"))
             l1 = info["l1"]
             previous_genesis = GenesisBlock(**info["starknet"]["genesis"])
+            previous_build = l1.get("core_contract_build_sha256")
             deployed = DeployedContracts(
                 core_contract=l1["core_contract"],
                 fact_registry=l1["fact_registry"],
@@ -243,13 +260,25 @@ class DevnetStack:
             return None
         if previous_genesis != self.genesis or deployed.chain_id != self.config.l1_chain_id:
             return None
+        if previous_build != self._build_sha256:
+            return None  # another core contract build was asked for
         assert self.anvil is not None
         for address in (deployed.core_contract, deployed.fact_registry):
             if self.anvil.rpc("eth_getCode", address, "latest") in ("0x", "0x0", None):
                 return None
-        if not is_operator(self.l1_rpc_url, deployed.core_contract, self.settlement_account.address):
+        has_operator_role = self.core_contract_build is None or self.core_contract_build.has_operator_role
+        if has_operator_role and not is_operator(
+            self.l1_rpc_url, deployed.core_contract, self.settlement_account.address
+        ):
             return None
+        if aggregator_program_hash(self.l1_rpc_url, deployed.core_contract) != DEVNET_AGGREGATOR_FACT_PROGRAM_HASH:
+            return None  # deployed before the aggregator fact rule: it would not check os_program_hash
         return deployed
+
+    @property
+    def _build_sha256(self) -> str | None:
+        """The sha256 of the core contract artifact file deployed, None for the project's own build."""
+        return self.core_contract_build.sha256 if self.core_contract_build is not None else None
 
     # ---- what the stack exposes -------------------------------------------------------------
 
@@ -309,6 +338,9 @@ class DevnetStack:
                 "fact_registry": contracts.fact_registry,
                 "deployer": contracts.deployer,
                 "program_hash": hex(DEVNET_OS_PROGRAM_HASH),
+                "aggregator_program_hash": hex(DEVNET_AGGREGATOR_FACT_PROGRAM_HASH),
+                "core_contract_artifact": self.core_contract_build.source if self.core_contract_build else None,
+                "core_contract_build_sha256": self._build_sha256,
                 "config_hash": hex(DEVNET_OS_CONFIG_HASH),
                 # Anvil's well-known development keys, public by design.
                 "settlement_account": asdict(self.settlement_account),

@@ -134,3 +134,18 @@ def pie_fact(pie: CairoPie, program_hash_value: int | None = None) -> bytes:
     """The fact a prover registers for this PIE (program hash computed unless given)."""
     ph = pie_program_hash(pie) if program_hash_value is None else program_hash_value
     return fact(ph, output_root(pie.output, pie.fact_topology))
+
+
+def onchain_data_output_root(main_output: Sequence[int], onchain_data_hash: int, onchain_data_size: int) -> bytes:
+    """The output root ``updateState`` (calldata DA) proves: the output followed by the on-chain data.
+
+    A two-child fact tree: the main output as the left leaf, the on-chain data (known to
+    the contract only by its hash and size) as the right child. Equals :func:`output_root`
+    over ``[*main_output, *data]`` with pages ``[len(main_output), len(data)]`` merged in one
+    node, when ``onchain_data_hash`` is the keccak of ``data``.
+    """
+    values = [int(v) for v in main_output]
+    if not 0 <= int(onchain_data_hash) < _WORD or not 0 <= int(onchain_data_size) < _WORD - len(values):
+        raise InvalidInputError("on-chain data hash and size must be 32-byte words")
+    node = _keccak_int([_keccak_int(values), len(values), int(onchain_data_hash), len(values) + int(onchain_data_size)])
+    return ((node + 1) % _WORD).to_bytes(32, "big")

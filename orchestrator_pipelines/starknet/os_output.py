@@ -333,13 +333,10 @@ def parse_os_output(felts: Sequence[int], layout: str = "auto") -> OsOutput:
 
 
 def _encode_messages(out: OsOutput) -> list[int]:
-    to_l1: list[int] = []
-    for m in out.messages_to_l1:
-        to_l1 += [m.from_address, m.to_address, len(m.payload), *m.payload]
-    to_l2: list[int] = []
-    for m2 in out.messages_to_l2:
-        to_l2 += [m2.from_address, m2.to_address, m2.nonce, m2.selector, len(m2.payload), *m2.payload]
-    return [len(to_l1), *to_l1, len(to_l2), *to_l2]
+    # Imported here: ``messages`` builds on this module's message dataclasses.
+    from orchestrator_pipelines.starknet.messages import encode_message_segments
+
+    return encode_message_segments(out.messages_to_l1, out.messages_to_l2)
 
 
 def encode_os_output(out: OsOutput) -> list[int]:

@@ -332,7 +332,7 @@ def test_update_reverted_on_chain_is_replayed_for_the_reason(
     loser = failed[0]
     assert isinstance(errors[loser], OrchestratorError)
     assert re.fullmatch(
-        f"updateStateKzgDA reverted on chain in block {block}: INVALID_PREVIOUS_BLOCK_NUMBER "
+        f"updateStateKzgDA reverted on chain in block {block}: INVALID_PREV_BLOCK_NUMBER "
         f"\\(transaction {sent[loser][0]}\\)",
         str(errors[loser]),
     ), str(errors[loser])

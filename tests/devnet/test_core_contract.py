@@ -1,9 +1,8 @@
-"""The devnet Starknet core contract on a real anvil: blob transactions, KZG checks,
-the 0.13.3+ ordering rules and the fact registry."""
+"""The devnet Starknet core contract on a real anvil: blob transactions, a real mainnet
+output, operators and the fact registry (the revert table is in test_core_contract_rules)."""
 
 from __future__ import annotations
 
-import dataclasses
 import random
 from pathlib import Path
 
@@ -40,6 +39,8 @@ from orchestrator_pipelines.devnet.settlement_sample import (
 )
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, compute_point_proof, versioned_hash
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
+from orchestrator_pipelines.starknet.messages import l2_to_l1_message_hash
+from orchestrator_pipelines.starknet.os_output import parse_os_output
 
 PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
 CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
@@ -86,10 +87,6 @@ def first_batch(blobs: list[bytes], **overrides: int) -> KzgSettlementInput:
     )
     fields.update(overrides)
     return build_kzg_settlement_input(blobs, **fields)
-
-
-def with_output(sample: KzgSettlementInput, output: list[int]) -> KzgSettlementInput:
-    return dataclasses.replace(sample, program_output=output, fact=sharp_fact(PROGRAM_HASH, output))
 
 
 def core(anvil: AnvilProcess, deployed: DeployedContracts):
@@ -146,10 +143,12 @@ def test_real_mainnet_0_13_3_output_and_blob_settle(
     directory = vectors_dir / "l1_blobs" / "6806848"
     output = [int(word) for word in (directory / "program_output.txt").read_text().split()]
     blob = bytes.fromhex((directory / "blob_data.txt").read_text().strip())
+    # An aggregator run (word 6 is the OS program hash): its fact is under the aggregator program hash.
     deployed = deploy_settlement_contracts(
         anvil.url,
         DEPLOYER_ACCOUNT.private_key,
-        program_hash=PROGRAM_HASH,
+        program_hash=output[6],
+        aggregator_program_hash=PROGRAM_HASH,
         config_hash=output[7],
         genesis_root=output[0],
         genesis_block_number=output[2],
@@ -164,46 +163,10 @@ def test_real_mainnet_0_13_3_output_and_blob_settle(
 
     state = client.state()
     assert (state.root, state.block_number, state.block_hash) == (output[1], output[3], output[5])
-
-
-REJECTIONS = {
-    "kzg flag off": (lambda out: out.__setitem__(8, 0), "UNEXPECTED_KZG_DA_FLAG"),
-    "blob count mismatch": (lambda out: out.__setitem__(11, 2), "INVALID_NUMBER_OF_KZG_PROOFS"),
-    "wrong config hash": (lambda out: out.__setitem__(7, CONFIG_HASH + 1), "INVALID_CONFIG_HASH"),
-    "wrong y": (lambda out: out.__setitem__(14, out[14] ^ 1), "POINT_EVALUATION_PRECOMPILE_CALL_FAILED"),
-    "commitment limb too wide": (lambda out: out.__setitem__(12, 2**192), "INVALID_KZG_COMMITMENT"),
-    "prev block number": (lambda out: out.__setitem__(2, 1), "INVALID_PREVIOUS_BLOCK_NUMBER"),
-    "new block not after prev": (lambda out: out.__setitem__(3, 0), "INVALID_NEW_BLOCK_NUMBER"),
-    "trailing word": (lambda out: out.append(0), "STARKNET_OUTPUT_TOO_LONG"),
-    "message segment overrun": (lambda out: out.__setitem__(16, 5), "MESSAGE_SEGMENT_OUT_OF_BOUNDS"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(REJECTIONS))
-def test_rule_violation_reverts_with_its_reason(
-    anvil: AnvilProcess, deployed: DeployedContracts, client: SettlementClient, case: str
-) -> None:
-    mutate, reason = REJECTIONS[case]
-    sample = first_batch([seeded_blob(2)])
-    output = list(sample.program_output)
-    mutate(output)
-    bad = with_output(sample, output)
-    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, bad.fact)
-
-    with pytest.raises(OrchestratorError, match=f"^updateStateKzgDA reverted: {reason}$"):
-        client.update_state_kzg_da(bad.program_output, bad.kzg_proofs, bad.blobs)
-    assert client.state().block_number == GENESIS["genesis_block_number"]
-
-
-def test_missing_blob_is_rejected(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
-    """A plain (type-2) call has no blob hashes: blobhash(0) is zero."""
-    sample = first_batch([seeded_blob(3)])
-    register_fact(anvil.url, DEPLOYER_ACCOUNT.private_key, deployed.fact_registry, sample.fact)
+    # Its one message to L1 is now consumable, under the hash starknet.messages computes.
+    (message,) = parse_os_output(output).messages_to_l1
     _, contract = core(anvil, deployed)
-    with pytest.raises(Exception, match="MISSING_BLOB"):
-        contract.functions.updateStateKzgDA(sample.program_output, sample.kzg_proofs).call(
-            {"from": SETTLEMENT_ACCOUNT.address}
-        )
+    assert contract.functions.l2ToL1Messages(l2_to_l1_message_hash(message)).call() == 1
 
 
 def test_fact_registry_is_owner_only_and_transferable(anvil: AnvilProcess, deployed: DeployedContracts) -> None:

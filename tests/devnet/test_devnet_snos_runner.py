@@ -11,6 +11,9 @@ from starknet_py.net.full_node_client import FullNodeClient
 
 from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.devnet.snos_runner import (
+    DEVNET_AGGREGATOR_FACT_PROGRAM_HASH,
+    DEVNET_AGGREGATOR_PROGRAM,
+    DEVNET_AGGREGATOR_PROGRAM_HASH,
     DEVNET_OS_CONFIG_HASH,
     DEVNET_OS_PROGRAM,
     DEVNET_OS_PROGRAM_HASH,
@@ -57,6 +60,15 @@ def test_program_hash_constant_matches_the_program() -> None:
     assert DEVNET_OS_CONFIG_HASH != 0
 
 
+def test_aggregator_fact_program_hash_is_the_aggregator_prefix_and_not_the_os() -> None:
+    from starknet_py.hash.utils import pedersen_hash
+
+    assert program_hash(list(DEVNET_AGGREGATOR_PROGRAM)) == DEVNET_AGGREGATOR_PROGRAM_HASH
+    aggregator = int.from_bytes(b"AGGREGATOR", "big")
+    assert pedersen_hash(aggregator, DEVNET_AGGREGATOR_PROGRAM_HASH) == DEVNET_AGGREGATOR_FACT_PROGRAM_HASH
+    assert DEVNET_AGGREGATOR_FACT_PROGRAM_HASH != DEVNET_OS_PROGRAM_HASH
+
+
 def test_output_header_describes_the_range(node: NodeServer, madara: MadaraClient, tmp_path: Path) -> None:
     result = DevnetSnosRunner(node.url).run(1, 3, tmp_path)
     out = parse_os_output(result.program_output)
@@ -66,7 +78,9 @@ def test_output_header_describes_the_range(node: NodeServer, madara: MadaraClien
     assert (out.prev_block_number, out.new_block_number) == (0, 3)
     assert out.prev_block_hash == madara.block(0).block_hash == madara.block(1).parent_hash
     assert out.new_block_hash == madara.block(3).block_hash
-    assert out.os_program_hash == DEVNET_OS_PROGRAM_HASH == result.program_hash
+    # A direct OS run: word 6 is 0, and the fact's program is the OS.
+    assert out.os_program_hash == 0
+    assert result.program_hash == DEVNET_OS_PROGRAM_HASH
     assert out.starknet_os_config_hash == DEVNET_OS_CONFIG_HASH
     assert out.use_kzg_da and not out.full_output
     assert out.messages_to_l1 == [] and out.messages_to_l2 == []
