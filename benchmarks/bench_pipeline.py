@@ -17,13 +17,22 @@ loop, on a fresh devnet at the same block time and seed: no Dagster, no
 artifact store, one stage after the other, polling the prover every 0.1 s.
 The ratio of the two wall times is ``dagster_overhead_ratio``.
 
+The devnet carries bridge traffic in both phases: a deposit (``sendMessageToL2``
+with its fee, to the L2 token bridge) every ``--deposit-interval`` seconds while
+the blocks are made, executed by the node as L1 handlers, and a generated
+withdrawal every ``--withdrawal-every`` blocks; the settled batches carry them in
+their message segments and the core contract consumes and records them.
+
 Numbers, per block: settled time of its batch (the ``state_update``
 materialization timestamp) minus the block's timestamp on the node (whole
 seconds, so up to one second too high). Per stage: the median ``duration_s``
-metadata of each asset and the median run wall time of each job.
+metadata of each asset and the median run wall time of each job. Per deposit:
+seconds from its L1 transaction to its L2 block's timestamp, and to the
+settlement of the batch holding it.
 
     python benchmarks/bench_pipeline.py [--blocks 120] [--block-time 1.0] [--batch-blocks 10]
                                         [--in-process] [--timeout S] [--skip-plain-loop]
+                                        [--deposit-interval 3] [--withdrawal-every 5]
 
 Human-readable lines go to stdout; the last line is one JSON object.
 """
@@ -41,11 +50,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
+
+import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -57,6 +69,7 @@ from orchestrator_pipelines.batch_work import blobs_with_point_proofs, encode_ba
 from orchestrator_pipelines.batching import BatchManifest  # noqa: E402
 from orchestrator_pipelines.cli.dev import prepare_dagster_home  # noqa: E402
 from orchestrator_pipelines.clients.artifacts import LocalArtifactStore, batch_key  # noqa: E402
+from orchestrator_pipelines.clients.l1_messaging import L1MessagingClient  # noqa: E402
 from orchestrator_pipelines.clients.madara import MadaraClient  # noqa: E402
 from orchestrator_pipelines.clients.prover import AtlanticClient  # noqa: E402
 from orchestrator_pipelines.clients.settlement import SettlementClient  # noqa: E402
@@ -65,6 +78,10 @@ from orchestrator_pipelines.definitions import build_definitions  # noqa: E402
 from orchestrator_pipelines.devnet.env import orchestrator_env  # noqa: E402
 from orchestrator_pipelines.devnet.snos_runner import DevnetSnosRunner  # noqa: E402
 from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack  # noqa: E402
+from orchestrator_pipelines.devnet.starknet_node.generator import (  # noqa: E402
+    HANDLE_DEPOSIT_SELECTOR,
+    L2_TOKEN_BRIDGE_ADDRESS,
+)
 from orchestrator_pipelines.jobs import ALL_JOBS  # noqa: E402
 from orchestrator_pipelines.local_runner import LocalRunner  # noqa: E402
 from orchestrator_pipelines.partitions import BATCHES  # noqa: E402
@@ -116,7 +133,7 @@ class Deadline:
 # ---- the devnet -------------------------------------------------------------
 
 
-def devnet(state_dir: Path, block_time_s: float) -> DevnetStack:
+def devnet(state_dir: Path, block_time_s: float, withdrawal_every: int) -> DevnetStack:
     """Fast blocks, a proof DONE as soon as it is submitted, nothing kept on disk after the run."""
     return DevnetStack(
         DevnetConfig(
@@ -125,9 +142,74 @@ def devnet(state_dir: Path, block_time_s: float) -> DevnetStack:
             prover_delay_s=0.0,
             seed=SEED,
             persist=False,
-            node_options={"genesis_accounts": GENESIS_ACCOUNTS},
+            node_options={"genesis_accounts": GENESIS_ACCOUNTS, "withdrawal_every": withdrawal_every},
         )
     )
+
+
+DEPOSIT_WEI = 10**15
+DEPOSIT_FEE_WEI = 10**13
+
+
+class DepositTraffic:
+    """Sends a deposit to L2 every ``interval_s`` from the devnet's depositor account, until stopped."""
+
+    def __init__(self, stack: DevnetStack, interval_s: float, last_block: int):
+        self.stack = stack
+        self.interval_s = interval_s
+        self.last_block = last_block
+        self.sent: list[tuple[float, str]] = []  # (time sent, L1 tx hash)
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-deposits", daemon=True)
+
+    def __enter__(self) -> "DepositTraffic":
+        if self.interval_s > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        client = L1MessagingClient(
+            self.stack.l1_rpc_url, self.stack.depositor_account.private_key, self.stack.core_contract
+        )
+        recipient = 0x4D0E5B1A2C3F4E5D6A7B8C9D0E1F2A3B4C5D6E7F8091A2B3C4D5E6F708192A3
+        while not self._stop.wait(self.interval_s):
+            # Deposits sent after the last block the benchmark settles would never settle.
+            if self.stack.starknet_block_number() >= self.last_block - 1:
+                return
+            try:
+                sent_at = time.time()
+                sent = client.send_message_to_l2(
+                    L2_TOKEN_BRIDGE_ADDRESS, HANDLE_DEPOSIT_SELECTOR, [recipient, DEPOSIT_WEI, 0], DEPOSIT_FEE_WEI
+                )
+                self.sent.append((sent_at, sent.tx_hash))
+            except Exception as exc:  # a failed deposit is reported, the benchmark goes on
+                self.errors.append(str(exc))
+
+    def l2_blocks(self, rpc_url: str) -> list[tuple[float, int]]:
+        """(time sent, L2 block of its L1 handler) of every deposit the node executed."""
+        found = []
+        for sent_at, tx_hash in self.sent:
+            answer = requests.post(
+                rpc_url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "starknet_getMessagesStatus",
+                      "params": {"transaction_hash": tx_hash}},
+                timeout=10,
+            ).json()
+            for status in answer.get("result", []):
+                receipt = requests.post(
+                    rpc_url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "starknet_getTransactionReceipt",
+                          "params": {"transaction_hash": status["transaction_hash"]}},
+                    timeout=10,
+                ).json()["result"]
+                found.append((sent_at, int(receipt["block_number"])))
+        return found
 
 
 def pipeline_env(stack: DevnetStack, artifacts_dir: Path, args: argparse.Namespace) -> dict[str, str]:
@@ -433,17 +515,44 @@ def pipeline_numbers(instance: DagsterInstance, store: LocalArtifactStore, times
     }
 
 
+def message_numbers(
+    instance: DagsterInstance, store: LocalArtifactStore, deposits: DepositTraffic, rpc_url: str,
+    timestamps: dict[int, int],
+) -> dict[str, Any]:
+    """What the settled batches carried, and how long deposits took to reach L2 and to settle."""
+    settled = first_per_partition(materializations(instance, "state_update"))
+    settled_at_block: dict[int, float] = {}
+    for key, record in settled.items():
+        manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
+        for number in range(manifest.first_block, manifest.last_block + 1):
+            settled_at_block[number] = record.timestamp
+    to_l2 = deposits.l2_blocks(rpc_url)
+    metadata = [record.asset_materialization.metadata for record in settled.values()]
+    return {
+        "deposits_sent": len(deposits.sent),
+        "deposit_errors": len(deposits.errors),
+        "messages_to_l2_settled": sum(m["messages_to_l2"].value for m in metadata if "messages_to_l2" in m),
+        "messages_to_l1_settled": sum(m["messages_to_l1"].value for m in metadata if "messages_to_l1" in m),
+        "p50_deposit_to_l2_s": percentile([timestamps[b] - at for at, b in to_l2 if b in timestamps], 0.5),
+        "p50_deposit_to_settled_s": percentile(
+            [settled_at_block[b] - at for at, b in to_l2 if b in settled_at_block], 0.5
+        ),
+    }
+
+
 def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple[int, int]]]:
     mode = "in-process (LocalRunner)" if args.in_process else "dagster-daemon, a process per run"
     say(f"pipeline: {args.blocks} blocks at {args.block_time} s, batches of {args.batch_blocks}, {mode}")
     cpu_before = cpu_seconds()
-    with devnet(work / "devnet", args.block_time) as stack:
+    with devnet(work / "devnet", args.block_time, args.withdrawal_every) as stack:
         env = pipeline_env(stack, work / "artifacts", args)
         os.environ.update(env)
         settings = load_settings(env)
         chain = settlement_client(settings, env["ORCHESTRATOR_ETHEREUM_PRIVATE_KEY"])
         home = prepare_dagster_home(work / "dagster_home")
-        with DagsterInstance.from_config(str(home)) as instance:
+        with DagsterInstance.from_config(str(home)) as instance, DepositTraffic(
+            stack, args.deposit_interval, args.blocks
+        ) as deposits:
             complete, cpu_by_process = True, None
             try:
                 if args.in_process:
@@ -457,6 +566,7 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
             timestamps = block_timestamps(stack.starknet_rpc_url, args.blocks)
             store = LocalArtifactStore(settings.artifacts_dir)
             numbers = pipeline_numbers(instance, store, timestamps)
+            numbers.update(message_numbers(instance, store, deposits, stack.starknet_rpc_url, timestamps))
             ranges = []
             for key in sorted(instance.get_dynamic_partitions(BATCHES)):
                 manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
@@ -547,7 +657,9 @@ def settle_one_batch(
 def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Namespace) -> dict[str, Any]:
     say(f"plain loop: the same {len(ranges)} block ranges on a fresh devnet, no Dagster")
     cpu_before = cpu_seconds()
-    with devnet(work / "devnet_loop", args.block_time) as stack:
+    with devnet(work / "devnet_loop", args.block_time, args.withdrawal_every) as stack, DepositTraffic(
+        stack, args.deposit_interval, ranges[-1][1]
+    ):
         env = pipeline_env(stack, work / "artifacts_loop", args)
         settings = load_settings(env)
         madara = MadaraClient(settings.madara_rpc_url)
@@ -597,7 +709,11 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
         "chain_blocks_per_minute": round(chain_rate, 2),
         **{k: pipeline[k] for k in ("blocks_per_minute", "steady_blocks_per_minute", "p50_block_to_settled_s", "p95_block_to_settled_s",
                                      "max_block_to_settled_s", "first_batch_lag_s", "last_batch_lag_s",
-                                     "runs_launched", "runs_failed", "batches", "blocks_settled")},
+                                     "runs_launched", "runs_failed", "batches", "blocks_settled",
+                                     "deposits_sent", "deposit_errors", "messages_to_l2_settled",
+                                     "messages_to_l1_settled", "p50_deposit_to_l2_s", "p50_deposit_to_settled_s")},
+        "deposit_interval_s": args.deposit_interval,
+        "withdrawal_every_blocks": args.withdrawal_every,
         "pipeline_wall_s": pipeline["wall_s"],
         "asset_duration_s": pipeline["asset_duration_s"],
         "job_run_wall_s": pipeline["job_run_wall_s"],
@@ -634,6 +750,9 @@ def print_readable(result: dict[str, Any]) -> None:
         f"block to settled p50 {result['p50_block_to_settled_s']} s, "
         f"p95 {result['p95_block_to_settled_s']} s; lag first batch {result['first_batch_lag_s']} s, "
         f"last {result['last_batch_lag_s']} s -> {'keeps pace' if result['keeps_pace'] else 'FALLS BEHIND'}")
+    say(f"messages settled: {result['messages_to_l2_settled']} to L2 (of {result['deposits_sent']} deposits sent, "
+        f"{result['deposit_errors']} failed), {result['messages_to_l1_settled']} to L1; deposit to L2 p50 "
+        f"{result['p50_deposit_to_l2_s']} s, to settled p50 {result['p50_deposit_to_settled_s']} s")
     say("asset duration_s (median): " + ", ".join(f"{k} {v}" for k, v in result["asset_duration_s"].items()))
     say("job run wall s (median): " + ", ".join(f"{k} {v}" for k, v in result["job_run_wall_s"].items()))
     say("job run start delay s (median): " + ", ".join(f"{k} {v}" for k, v in result["job_run_start_delay_s"].items()))
@@ -661,11 +780,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds each phase may take (default: the chain's time for the blocks + 900)")
     parser.add_argument("--skip-plain-loop", action="store_true", help="measure the pipeline only (no overhead ratio)")
+    parser.add_argument("--deposit-interval", type=float, default=3.0,
+                        help="seconds between deposits sent on L1 during the run (default 3; 0: none)")
+    parser.add_argument("--withdrawal-every", type=int, default=5,
+                        help="a generated L2 withdrawal every N blocks (default 5; 0: none)")
     args = parser.parse_args(argv)
     if args.timeout is None:
         args.timeout = args.blocks * args.block_time + 900
     if min(args.blocks, args.batch_blocks, args.sensor_interval) < 1 or args.block_time <= 0 or args.timeout <= 0:
         parser.error("--blocks, --batch-blocks, --block-time, --sensor-interval and --timeout must be positive")
+    if args.deposit_interval < 0 or args.withdrawal_every < 0:
+        parser.error("--deposit-interval and --withdrawal-every must be >= 0")
     return args
 
 

@@ -1,4 +1,9 @@
-"""``batch``: the blocks' state updates, squashed and DA-encoded — what the blobs will carry."""
+"""``batch``: the blocks' state updates, squashed and DA-encoded — what the blobs will carry.
+
+Its metadata also counts the blocks' L1<->L2 messages (read from their receipts):
+``messages_to_l1`` sent by the blocks' transactions (withdrawals), ``messages_to_l2``
+executed as L1 handlers (deposits); the OS output of the batch carries the same.
+"""
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
@@ -42,7 +47,9 @@ def batch(
     watch = Stopwatch()
     with fail_fast_on_bad_data(context):
         manifest = load_manifest(store, key)
-        encoded = encode_batch(madara.client(), manifest.first_block, manifest.last_block, manifest.starknet_version)
+        client = madara.client()
+        encoded = encode_batch(client, manifest.first_block, manifest.last_block, manifest.starknet_version)
+        messages = client.messages(manifest.first_block, manifest.last_block)
         diff, nonces, felts = encoded.diff, encoded.nonces, encoded.felts
         blob_count = max(1, -(-len(felts) // FIELD_ELEMENTS_PER_BLOB))
         if blob_count > policy.max_blobs:
@@ -59,6 +66,8 @@ def batch(
             "declared_classes": len(diff.declared_classes) + len(diff.deprecated_declared_classes),
             "deployed_contracts": len(diff.deployed_contracts),
             "da_felts": len(felts),
+            "messages_to_l1": len(messages.to_l1),
+            "messages_to_l2": len(messages.to_l2),
             "compressed": uses_compression(manifest.starknet_version),
             "blob_count": blob_count,
             "state_diff": MetadataValue.url(diff_uri),

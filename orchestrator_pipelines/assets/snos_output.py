@@ -20,6 +20,7 @@ from orchestrator_pipelines.assets.common import (
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.partitions import batches_partitions
 from orchestrator_pipelines.starknet.calldata import atlantic_job_size
+from orchestrator_pipelines.starknet.os_output import parse_os_output
 from resources.artifacts import ArtifactStoreResource
 from resources.snos import SnosRunnerResource
 
@@ -46,6 +47,7 @@ def snos_output(
             retrying = context.retry_number > 0 or context.run.parent_run_id is not None
             result = snos.runner(retrying=retrying).run(manifest.first_block, manifest.last_block, Path(tmp))
             pie_uri = store.put_bytes(batch_key(key, PIE), Path(result.pie_path).read_bytes())
+        output = parse_os_output(result.program_output)
     output_uri = write_json(
         store,
         key,
@@ -61,6 +63,8 @@ def snos_output(
             "n_steps": result.n_steps,
             "job_size": atlantic_job_size(result.n_steps),
             "program_output_felts": len(result.program_output),
+            "messages_to_l1": len(output.messages_to_l1),
+            "messages_to_l2": len(output.messages_to_l2),
             "pie": MetadataValue.url(pie_uri),
             "program_output": MetadataValue.url(output_uri),
             "snos_rpc": snos.rpc_for(retrying),

@@ -14,6 +14,13 @@ trusted setup: ``da_blob`` recorded each blob's sha256, commitment and sidecar
 proofs after its blocking check opened them against the OS output, so here
 the blobs must hash to the recorded digests and the recorded commitments must be
 the OS output's.
+
+After settlement a second check reads the core contract at the settlement's L1
+block for every message the OS output carries: each message to L1 (a withdrawal)
+must be consumable there (``l2ToL1Messages(hash) > 0``) and each message to L2
+(a deposit the batch executed) consumed (``l1ToL2Messages(hash) == 0``). A bridge
+operator learns from it that withdrawals of the batch can be finalized on L1 and
+that no deposit was left hanging.
 """
 
 import json
@@ -43,10 +50,11 @@ from orchestrator_pipelines.assets.common import (
     write_json_at,
 )
 from orchestrator_pipelines.clients.artifacts import batch_key
-from orchestrator_pipelines.errors import OrchestratorError
+from orchestrator_pipelines.errors import OrchestratorError, TransientError
 from orchestrator_pipelines.partitions import batches_partitions
 from orchestrator_pipelines.starknet.blob import blob_from_hex
 from orchestrator_pipelines.starknet.kzg import BlobSidecar
+from orchestrator_pipelines.starknet.messages import l1_to_l2_message_hash, l2_to_l1_message_hash
 from orchestrator_pipelines.starknet.os_output import (
     check_blobs_against_output,
     check_recorded_blobs_against_output,
@@ -56,6 +64,9 @@ from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 
 ROOT_CHECK = "onchain_root_matches_os_output"
+MESSAGES_CHECK = "messages_settled_on_l1"
+# A failing message check lists at most this many hashes of each kind in its metadata.
+LISTED_MESSAGE_HASHES = 10
 
 
 @asset(
@@ -70,7 +81,13 @@ ROOT_CHECK = "onchain_root_matches_os_output"
             asset="state_update",
             description="After settlement the core contract's state (root, block number, block hash) "
             "equals the OS output's final state.",
-        )
+        ),
+        AssetCheckSpec(
+            MESSAGES_CHECK,
+            asset="state_update",
+            description="At the settlement's L1 block every L2->L1 message of the batch is consumable "
+            "(l2ToL1Messages(hash) > 0) and every L1->L2 message it executed is consumed (l1ToL2Messages(hash) == 0).",
+        ),
     ],
     description="updateStateKzgDA(programOutput, kzgProofs) sent as an EIP-4844 blob transaction and mined "
     "with the configured confirmations; strictly in batch order.",
@@ -98,6 +115,8 @@ def state_update(
         "l1_state_block_number": after.block_number,
         "l1_state_root": hex32(after.root),
         "block_to_settled_s": round(settled_at - manifest.last_block_timestamp, 3),
+        "messages_to_l1": len(output.messages_to_l1),
+        "messages_to_l2": len(output.messages_to_l2),
         "duration_s": watch.seconds,
     }
     if receipt is not None:
@@ -122,7 +141,53 @@ def state_update(
         metadata={"os_output_final_root": hex32(output.final_root), "l1_state_root": hex32(after.root)},
         description=None if matches else "the core contract's state differs from the OS output after settlement",
     )
-    return MaterializeResult(metadata=metadata, check_results=[check])
+    message_check = check_messages_on_l1(client, output, receipt.block_number if receipt is not None else "latest")
+    return MaterializeResult(metadata=metadata, check_results=[check, message_check])
+
+
+def check_messages_on_l1(client, output, l1_block) -> AssetCheckResult:
+    """Read the core contract's message counters for every message of the output at ``l1_block``.
+
+    Read at the settlement's block, not the latest one: a withdrawal consumed on L1
+    since then is no failure of this batch. A batch found already on chain is read
+    at the latest block.
+    """
+    to_l1 = [l2_to_l1_message_hash(m) for m in output.messages_to_l1]
+    to_l2 = [l1_to_l2_message_hash(m) for m in output.messages_to_l2]
+    try:
+        not_consumable = [h for h in to_l1 if client.l2_to_l1_messages(h, l1_block) == 0]
+        not_consumed = [h for h in to_l2 if client.l1_to_l2_messages(h, l1_block) != 0]
+    except (OrchestratorError, TransientError) as exc:
+        # The state update is on chain whatever this read says: fail the check, not the settled step.
+        return AssetCheckResult(
+            check_name=MESSAGES_CHECK,
+            passed=False,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"l1_block": str(l1_block), "messages_to_l1": len(to_l1), "messages_to_l2": len(to_l2)},
+            description=f"the message counters could not be read: {exc}",
+        )
+    passed = not not_consumable and not not_consumed
+    metadata = {
+        "l1_block": str(l1_block),
+        "messages_to_l1": len(to_l1),
+        "messages_to_l2": len(to_l2),
+        "not_consumable_on_l1": len(not_consumable),
+        "not_consumed_on_l1": len(not_consumed),
+    }
+    if not_consumable:
+        metadata["not_consumable_hashes"] = ", ".join("0x" + h.hex() for h in not_consumable[:LISTED_MESSAGE_HASHES])
+    if not_consumed:
+        metadata["not_consumed_hashes"] = ", ".join("0x" + h.hex() for h in not_consumed[:LISTED_MESSAGE_HASHES])
+    return AssetCheckResult(
+        check_name=MESSAGES_CHECK,
+        passed=passed,
+        severity=AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=None
+        if passed
+        else f"{len(not_consumable)} message(s) to L1 not consumable and {len(not_consumed)} message(s) to L2 "
+        f"not consumed on L1 after the state update",
+    )
 
 
 def _settle(context, client, store, key, first_block, chain_block, output, output_felts, artifact=None):

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Callable, TextIO
 
+from orchestrator_pipelines.cli import devnet_messages
 from orchestrator_pipelines.errors import OrchestratorError
 
 
@@ -42,9 +43,13 @@ def register(subparsers: Any) -> None:
     )
     up.set_defaults(func=run_up)
 
+    up.add_argument("--withdrawal-every", type=int, default=5, help="a generated L2 withdrawal every N blocks; 0: never")
+
     build = sub.add_parser("build-contracts", help="recompile contracts/*.sol into the committed artifacts")
     build.add_argument("--out-dir", type=Path, default=None, help="write there instead of the committed artifacts")
     build.set_defaults(func=run_build_contracts)
+
+    devnet_messages.register(sub)
 
 
 def run_build_contracts(args: argparse.Namespace) -> int:
@@ -58,6 +63,8 @@ def run_build_contracts(args: argparse.Namespace) -> int:
 def _check_ranges(args: argparse.Namespace) -> None:
     if args.block_time < 0:
         raise OrchestratorError(f"--block-time must be >= 0, got {args.block_time}")
+    if args.withdrawal_every < 0:
+        raise OrchestratorError(f"--withdrawal-every must be >= 0, got {args.withdrawal_every}")
     if args.prover_delay < 0:
         raise OrchestratorError(f"--prover-delay must be >= 0, got {args.prover_delay}")
     if not 0.0 <= args.prover_failure_rate <= 1.0:
@@ -84,6 +91,7 @@ def run_up(args: argparse.Namespace) -> int:
         starknet_port=args.port_starknet,
         prover_port=args.port_prover,
         persist=not args.no_persist,
+        node_options={"withdrawal_every": args.withdrawal_every},
         core_contract_artifact=args.core_contract_artifact,
     )
     stop = threading.Event()
@@ -124,6 +132,9 @@ def print_summary(stack: Any, out: TextIO | None = None) -> None:
         f"  fact registry    {info['l1']['fact_registry']}",
         f"  settlement key   account {info['l1']['settlement_account']['address']}",
         f"  fact registrar   account {info['l1']['fact_registrar_account']['address']}",
+        f"  token bridge     l2 {info['messaging']['l2_token_bridge']}  l1 account "
+        f"{info['messaging']['l1_bridge_account']['address']}  (withdrawal every "
+        f"{info['messaging']['withdrawal_every']} blocks)",
         f"  genesis          block {info['starknet']['genesis']['block_number']} "
         f"hash {hex(info['starknet']['genesis']['block_hash'])}",
         f"  devnet.json      {stack.info_path}",

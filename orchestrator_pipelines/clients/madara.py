@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
 from orchestrator_pipelines.errors import OrchestratorError, TransientError
+from orchestrator_pipelines.starknet.os_output import MessageToL1, MessageToL2
 from orchestrator_pipelines.starknet.state_update import (
     ContractStorageDiff,
     DeclaredClass,
@@ -41,7 +42,7 @@ from orchestrator_pipelines.starknet.state_update import (
 
 if TYPE_CHECKING:
     from starknet_py.net.client_errors import ClientError
-    from starknet_py.net.client_models import BlockStateUpdate
+    from starknet_py.net.client_models import BlockStateUpdate, StarknetBlockWithReceipts
     from starknet_py.net.full_node_client import FullNodeClient
 
 T = TypeVar("T")
@@ -86,6 +87,53 @@ class BlockHeader:
     timestamp: int
     new_root: int
     starknet_version: str
+
+
+@dataclass(frozen=True)
+class BlockMessages:
+    """The L1<->L2 messages of a block range, in execution order (block, transaction, message).
+
+    ``to_l2`` are the L1 handlers the blocks executed (the messages the OS reports as
+    consumed on L1); ``to_l1`` the messages their successful transactions sent.
+    """
+
+    to_l1: list[MessageToL1]
+    to_l2: list[MessageToL2]
+
+
+def messages_from_starknet_py(blocks: Iterable[StarknetBlockWithReceipts]) -> BlockMessages:
+    """Collect the messages of blocks read with ``starknet_getBlockWithReceipts``.
+
+    An L1 handler's calldata starts with the L1 sender (``from_address``); the rest
+    is the message payload, and its entry point selector is the message's selector.
+    """
+    from starknet_py.net.client_models import L1HandlerTransaction, TransactionExecutionStatus
+
+    to_l1: list[MessageToL1] = []
+    to_l2: list[MessageToL2] = []
+    for block in blocks:
+        for item in block.transactions:
+            tx, receipt = item.transaction, item.receipt
+            if isinstance(tx, L1HandlerTransaction):
+                if not tx.calldata:
+                    raise MadaraRpcError(
+                        f"block {block.block_number}: L1 handler {tx.hash:#x} has no calldata (from_address missing)"
+                    )
+                to_l2.append(
+                    MessageToL2(
+                        from_address=tx.calldata[0],
+                        to_address=tx.contract_address,
+                        nonce=tx.nonce,
+                        selector=tx.entry_point_selector,
+                        payload=list(tx.calldata[1:]),
+                    )
+                )
+            if receipt.execution_status == TransactionExecutionStatus.SUCCEEDED:
+                to_l1.extend(
+                    MessageToL1(from_address=m.l2_address, to_address=m.l1_address, payload=list(m.payload))
+                    for m in receipt.messages_sent
+                )
+    return BlockMessages(to_l1=to_l1, to_l2=to_l2)
 
 
 def state_update_from_starknet_py(update: BlockStateUpdate) -> StateUpdate:
@@ -200,6 +248,26 @@ class MadaraClient:
             lambda n: {"block_number": n},
         )
         return [state_update_from_starknet_py(u) for u in updates]
+
+    def messages(self, first: int, last: int) -> BlockMessages:
+        """The L1<->L2 messages of blocks ``first..last`` (``starknet_getBlockWithReceipts``, fetched concurrently)."""
+        if first < 0 or last < first:
+            raise OrchestratorError(f"invalid block range {first}..{last}")
+        blocks = self._call_many(
+            "starknet_getBlockWithReceipts",
+            list(range(first, last + 1)),
+            lambda c, n: self._get_block_with_receipts(c, n),
+            lambda n: {"block_number": n},
+        )
+        return messages_from_starknet_py(blocks)
+
+    async def _get_block_with_receipts(self, client: FullNodeClient, number: int) -> StarknetBlockWithReceipts:
+        from starknet_py.net.client_models import StarknetBlockWithReceipts
+
+        block = await client.get_block_with_receipts(block_number=number)
+        if not isinstance(block, StarknetBlockWithReceipts):
+            raise MadaraRpcError(f"starknet_getBlockWithReceipts at {self.rpc_url}: block {number} is not confirmed")
+        return block
 
     def nonces(self, addresses: Iterable[int], block_number: int) -> dict[int, int]:
         """The nonce of each contract at one block, fetched concurrently (for DA encoding)."""

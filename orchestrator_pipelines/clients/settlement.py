@@ -41,7 +41,7 @@ from eth_abi import decode as abi_decode
 from eth_account import Account
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 from orchestrator_pipelines.starknet.calldata import (
@@ -94,6 +94,16 @@ CORE_CONTRACT_ABI: list[dict[str, Any]] = [
             ("programHash", "uint256"),
             ("configHash", "uint256"),
         )
+    ),
+    *(
+        {
+            "type": "function",
+            "name": name,
+            "stateMutability": "view",
+            "inputs": [{"name": "msgHash", "type": "bytes32"}],
+            "outputs": [{"name": "", "type": "uint256"}],
+        }
+        for name in ("l1ToL2Messages", "l2ToL1Messages")
     ),
     {
         "type": "function",
@@ -313,6 +323,27 @@ class SettlementClient:
         who = _checksum(address, "address") if address is not None else self.address
         with _transient_on_io("reading isOperator", self.rpc_url):
             return bool(self.core_contract.functions.isOperator(who).call())
+
+    def l1_to_l2_messages(self, message_hash: bytes, block: int | str = "latest") -> int:
+        """``l1ToL2Messages(hash)`` at ``block``: the message's fee + 1 while it waits for L2, 0 once consumed."""
+        return self._message_counter("l1ToL2Messages", message_hash, block)
+
+    def l2_to_l1_messages(self, message_hash: bytes, block: int | str = "latest") -> int:
+        """``l2ToL1Messages(hash)`` at ``block``: how many copies of the message ``consumeMessageFromL2`` may take."""
+        return self._message_counter("l2ToL1Messages", message_hash, block)
+
+    def _message_counter(self, name: str, message_hash: bytes, block: int | str) -> int:
+        if len(message_hash) != 32:
+            raise InvalidInputError(f"{name}: a message hash is 32 bytes, got {len(message_hash)}")
+        with _transient_on_io(f"reading {name}", self.rpc_url):
+            function = getattr(self.core_contract.functions, name)
+            try:
+                return int(function(bytes(message_hash)).call(block_identifier=block))
+            except (ContractLogicError, BadFunctionCallOutput) as exc:
+                raise OrchestratorError(
+                    f"{name}(0x{bytes(message_hash).hex()}) at block {block} failed on the core contract "
+                    f"{self.core_contract.address}: {exc} (a build without L1<->L2 messaging?)"
+                ) from None
 
     def is_fact_valid(self, fact: bytes) -> bool:
         if self.fact_registry is None:

@@ -59,6 +59,10 @@ DEV_ACCOUNTS: tuple[DevAccount, ...] = (
 DEPLOYER_ACCOUNT = DEV_ACCOUNTS[0]
 SETTLEMENT_ACCOUNT = DEV_ACCOUNTS[1]
 FACT_REGISTRAR_ACCOUNT = DEV_ACCOUNTS[2]
+# The devnet's L1 token bridge: withdrawals are messages to this address, consumed with its key.
+L1_BRIDGE_ACCOUNT = DEV_ACCOUNTS[3]
+# An L1 user who deposits to L2 (sendMessageToL2 to the L2 token bridge).
+DEPOSITOR_ACCOUNT = DEV_ACCOUNTS[4]
 
 
 def find_anvil() -> Path:

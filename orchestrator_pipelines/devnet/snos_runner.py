@@ -8,7 +8,11 @@ orchestrator needs from the OS, with the same formulas as the Starknet OS
 segment and every commitment); each blob's ``y = p_i(x_0)``; and the header with
 roots, block numbers and hashes, ``os_program_hash = 0`` (a direct OS run, as the
 real OS writes it; an aggregator run writes the OS program hash there) and the
-config hash. It writes that output into a PIE-shaped zip
+config hash; and the two message segments, as the OS fills them from the blocks
+it executes: every L1 handler is a message to L2 the core contract must consume
+(``from_address``, ``to_address``, nonce, selector, payload), every message a
+transaction sent is a message to L1 the core contract records for
+``consumeMessageFromL2``. It writes that output into a PIE-shaped zip
 (``cairo_pie.write_pie_zip``) whose program is :data:`DEVNET_OS_PROGRAM`, so the
 fact (``keccak(program_hash, keccak(output))``) is computed exactly as for a real
 SNOS PIE, and the devnet core contract, deployed with :data:`DEVNET_OS_PROGRAM_HASH`
@@ -121,6 +125,7 @@ class DevnetSnosRunner:
         updates = self.client.state_updates(first_block, last_block)
         first = self.client.block(first_block)
         last = self.client.block(last_block)
+        messages = self.client.messages(first_block, last_block)
         diff = squash_state_updates(updates)
         felts = da_felts(diff, lambda address: self._nonce(address, last_block), last.starknet_version)
         blobs = felts_to_blobs(felts, max_blobs=self.max_blobs)
@@ -143,8 +148,8 @@ class DevnetSnosRunner:
             use_kzg_da=True,
             full_output=False,
             kzg=KzgSegment(x0=x0, commitments=commitments, y_values=ys),
-            messages_to_l1=[],
-            messages_to_l2=[],
+            messages_to_l1=messages.to_l1,
+            messages_to_l2=messages.to_l2,
             layout=LAYOUT_V0_13_3,
         )
         return output, felts
@@ -158,8 +163,18 @@ class DevnetSnosRunner:
         except ContractNotFoundError:
             return 0
 
+    def _storage_before(self, address: int, key: int, block_number: int) -> int:
+        """A storage value at a block; 0 for a contract deployed later (its slots were never written)."""
+        try:
+            return self.client.storage_at(address, key, block_number)
+        except ContractNotFoundError:
+            return 0
+
     def child_output(self, first_block: int, last_block: int):
         """The range as an aggregation child: ``full_output = 1``, ``use_kzg_da = 0``, ``os_program_hash = 0``.
+
+        Its message segments are the range's, as in a direct run; the aggregator
+        concatenates its children's.
 
         The state diff carries each value before the range (read at
         ``first_block - 1``) and after it, as the OS writes it with full output:
@@ -178,6 +193,7 @@ class DevnetSnosRunner:
         updates = self.client.state_updates(first_block, last_block)
         first = self.client.block(first_block)
         last = self.client.block(last_block)
+        messages = self.client.messages(first_block, last_block)
         diff = squash_state_updates(updates)
         before = first_block - 1
         storage = {d.address: d.storage_entries for d in diff.storage_diffs}
@@ -192,7 +208,11 @@ class DevnetSnosRunner:
                 prev_class_hash=self._at_or_zero(self.client.class_hash_at, address, before),
                 new_class_hash=self._at_or_zero(self.client.class_hash_at, address, last_block),
                 storage=tuple(
-                    StorageChange(key=e.key, prev_value=self.client.storage_at(address, e.key, before), new_value=e.value)
+                    StorageChange(
+                        key=e.key,
+                        prev_value=self._storage_before(address, e.key, before),
+                        new_value=e.value,
+                    )
                     for e in sorted(storage.get(address, ()), key=lambda e: e.key)
                 ),
             ))
@@ -212,8 +232,8 @@ class DevnetSnosRunner:
             use_kzg_da=False,
             full_output=True,
             kzg=None,
-            messages_to_l1=[],
-            messages_to_l2=[],
+            messages_to_l1=messages.to_l1,
+            messages_to_l2=messages.to_l2,
             layout=LAYOUT_V0_13_3,
         )
         return output, OsStateDiff(contracts=tuple(contracts), classes=classes)

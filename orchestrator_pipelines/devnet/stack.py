@@ -25,7 +25,9 @@ import requests
 from orchestrator_pipelines.devnet.anvil import (
     DEFAULT_CHAIN_ID,
     DEPLOYER_ACCOUNT,
+    DEPOSITOR_ACCOUNT,
     FACT_REGISTRAR_ACCOUNT,
+    L1_BRIDGE_ACCOUNT,
     SETTLEMENT_ACCOUNT,
     AnvilProcess,
     DevAccount,
@@ -47,6 +49,11 @@ from orchestrator_pipelines.devnet.snos_runner import (
     DEVNET_OS_PROGRAM_HASH,
 )
 from orchestrator_pipelines.devnet.starknet_node import NodeConfig, NodeServer
+from orchestrator_pipelines.devnet.starknet_node.generator import (
+    BRIDGED_TOKEN_ADDRESS,
+    HANDLE_DEPOSIT_SELECTOR,
+    L2_TOKEN_BRIDGE_ADDRESS,
+)
 from orchestrator_pipelines.errors import OrchestratorError
 
 log = logging.getLogger(__name__)
@@ -99,6 +106,8 @@ class DevnetStack:
         self.settlement_account: DevAccount = SETTLEMENT_ACCOUNT
         self.fact_registrar_account: DevAccount = FACT_REGISTRAR_ACCOUNT
         self.deployer_account: DevAccount = DEPLOYER_ACCOUNT
+        self.l1_bridge_account: DevAccount = L1_BRIDGE_ACCOUNT
+        self.depositor_account: DevAccount = DEPOSITOR_ACCOUNT
         self.core_contract_build: CoreContractBuild | None = None
 
     # ---- lifecycle -------------------------------------------------------------
@@ -113,6 +122,8 @@ class DevnetStack:
             self._start_node()
             self.genesis = self._read_genesis()
             self.contracts = self._reuse_contracts() or self._deploy_contracts()
+            assert self.node is not None
+            self.node.watch_l1(self.l1_rpc_url, self.contracts.core_contract)
             self._start_prover()
             self.write_info()
         except BaseException:
@@ -166,6 +177,7 @@ class DevnetStack:
                 block_time_s=cfg.block_time_s,
                 seed=cfg.seed,
                 data_dir=self.state_dir / "starknet" if cfg.persist else None,
+                l1_bridge_address=int(self.l1_bridge_account.address, 16),
                 **cfg.node_options,
             )
         )
@@ -333,6 +345,14 @@ class DevnetStack:
                 # Anvil's well-known development keys, public by design.
                 "settlement_account": asdict(self.settlement_account),
                 "fact_registrar_account": asdict(self.fact_registrar_account),
+            },
+            "messaging": {
+                "l2_token_bridge": hex(L2_TOKEN_BRIDGE_ADDRESS),
+                "bridged_token": hex(BRIDGED_TOKEN_ADDRESS),
+                "deposit_selector": hex(HANDLE_DEPOSIT_SELECTOR),
+                "withdrawal_every": self.node.config.withdrawal_every if self.node else None,
+                "l1_bridge_account": asdict(self.l1_bridge_account),
+                "depositor_account": asdict(self.depositor_account),
             },
             "prover": {
                 "url": self.prover_url,

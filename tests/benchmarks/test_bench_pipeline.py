@@ -46,7 +46,10 @@ def _pids_with_cwd_under(directory: Path) -> list[int]:
 
 @pytest.mark.e2e
 def test_in_process_mode_reports_the_pipeline_and_the_plain_loop(tmp_path):
-    result = run_bench(tmp_path, "--in-process", "--blocks", "4", "--batch-blocks", "2")
+    result = run_bench(
+        tmp_path, "--in-process", "--blocks", "4", "--batch-blocks", "2", "--deposit-interval", "0.3",
+        "--withdrawal-every", "2",
+    )
 
     assert result["mode"] == "in_process"
     assert result["batches"] == 2
@@ -57,6 +60,11 @@ def test_in_process_mode_reports_the_pipeline_and_the_plain_loop(tmp_path):
     assert result["job_run_wall_s"]["settle_batch"] > 0
     assert set(result["plain_loop_stage_s"]) == set(ASSETS)
     assert result["dagster_overhead_ratio"] > 0 and result["dagster_cpu_ratio"] > 0
+    # Bridge traffic: a withdrawal in blocks 2 and 4, the deposits the node executed before block 4.
+    assert result["messages_to_l1_settled"] == 2
+    assert result["deposit_errors"] == 0 and result["messages_to_l2_settled"] <= result["deposits_sent"]
+    if result["messages_to_l2_settled"]:
+        assert result["p50_deposit_to_settled_s"] > 0
 
 
 @pytest.mark.e2e

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import pytest
 from eth_utils import keccak
+from starknet_py.net.full_node_client import FullNodeClient
 
 from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.devnet.snos_runner import (
@@ -26,7 +27,7 @@ from orchestrator_pipelines.starknet.cairo_pie import CairoPie
 from orchestrator_pipelines.starknet.da_encoding import da_felts
 from orchestrator_pipelines.starknet.facts import pie_fact, program_hash
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, starknet_x0
-from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output
+from orchestrator_pipelines.starknet.os_output import MessageToL1, check_blobs_against_output, parse_os_output
 from orchestrator_pipelines.starknet.squash import squash_state_updates
 
 LARGE_EVERY = 4  # block 4 carries thousands of storage writes: several blobs
@@ -126,3 +127,24 @@ def test_limits_and_bad_ranges(node: NodeServer, tmp_path: Path) -> None:
         DevnetSnosRunner(node.url).run(0, 2, tmp_path)
     with pytest.raises(InvalidInputError, match="empty block range 3..2"):
         DevnetSnosRunner(node.url).run(3, 2, tmp_path)
+
+
+def test_message_segments_carry_the_blocks_withdrawals_in_order(node: NodeServer, tmp_path: Path) -> None:
+    client = FullNodeClient(node_url=node.url)
+    sent = [
+        MessageToL1(from_address=m.l2_address, to_address=m.l1_address, payload=list(m.payload))
+        for n in range(1, LARGE_EVERY + 2)
+        for item in client.get_block_with_receipts_sync(block_number=n).transactions
+        for m in item.receipt.messages_sent
+    ]
+    assert len(sent) == (LARGE_EVERY + 1) // node.config.withdrawal_every >= 1
+    result = DevnetSnosRunner(node.url).run(1, LARGE_EVERY + 1, tmp_path)
+    out = parse_os_output(result.program_output)
+    assert out.messages_to_l1 == sent and out.messages_to_l2 == []
+    # The real layout: the segments follow the KZG segment, messages to L1 first, each length-prefixed.
+    words = result.program_output[out.messages_offset :]
+    m = sent[0]
+    assert words[:4 + len(m.payload)] == [3 + len(m.payload), m.from_address, m.to_address, len(m.payload)] + m.payload
+    assert words[-1] == 0  # an empty messages-to-L2 segment ends the output
+    child, _ = DevnetSnosRunner(node.url).child_output(1, LARGE_EVERY + 1)
+    assert child.messages_to_l1 == sent and child.messages_to_l2 == []  # an aggregation child carries the same

@@ -12,12 +12,25 @@ from typing import Any, Callable, Iterator
 import pytest
 import requests
 from starknet_py.net.client_errors import ClientError
-from starknet_py.net.client_models import BlockStatus, L1DAMode
+from starknet_py.net.client_models import (
+    BlockStatus,
+    InvokeTransactionV3,
+    L1DAMode,
+    TransactionExecutionStatus,
+    TransactionFinalityStatus,
+)
 from starknet_py.net.full_node_client import FullNodeClient
 
 from orchestrator_pipelines.devnet.starknet_node import NodeConfig, NodeServer
 from orchestrator_pipelines.devnet.starknet_node.block_log import BLOCK_LOG_NAME
-from orchestrator_pipelines.devnet.starknet_node.generator import STRK_FEE_TOKEN_ADDRESS, balance_key
+from orchestrator_pipelines.devnet.starknet_node.generator import (
+    BRIDGED_TOKEN_ADDRESS,
+    INITIATE_WITHDRAW_SELECTOR,
+    L2_TOKEN_BRIDGE_ADDRESS,
+    STRK_FEE_TOKEN_ADDRESS,
+    balance_key,
+    storage_address,
+)
 from orchestrator_pipelines.devnet.starknet_node.rpc import SPEC_VERSION
 from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import blobs_needed
@@ -375,3 +388,73 @@ def test_module_entry_point_serves_rpc(tmp_path: Path) -> None:
         process.terminate()
         assert process.wait(timeout=20) == 0
     assert (tmp_path / BLOCK_LOG_NAME).exists()
+
+
+def test_blocks_with_transactions_and_receipts_read_by_starknet_py(node: NodeServer, client: FullNodeClient) -> None:
+    genesis = client.get_block_with_txs_sync(block_number=0)
+    assert {type(tx).__name__ for tx in genesis.transactions} == {"DeployTransaction"}
+    seen_kinds: set[str] = set()
+    for number in range(1, node.state.head + 1):
+        hashes = client.get_block_with_tx_hashes_sync(block_number=number).transactions
+        with_txs = client.get_block_with_txs_sync(block_number=number)
+        with_receipts = client.get_block_with_receipts_sync(block_number=number)
+        assert [tx.hash for tx in with_txs.transactions] == hashes
+        assert [item.transaction for item in with_receipts.transactions] == with_txs.transactions
+        for item in with_receipts.transactions:
+            tx, receipt = item.transaction, item.receipt
+            seen_kinds.add(type(tx).__name__)
+            assert receipt.transaction_hash == tx.hash
+            assert receipt.execution_status == TransactionExecutionStatus.SUCCEEDED
+            assert receipt.finality_status == TransactionFinalityStatus.ACCEPTED_ON_L2
+            assert receipt.actual_fee.amount > 0
+            if isinstance(tx, InvokeTransactionV3):
+                assert tx.calldata[0] == 1 and tx.calldata[3] == len(tx.calldata) - 4  # one __execute__ call
+        single = client.get_transaction_receipt_sync(hashes[-1])
+        assert (single.block_number, single.block_hash) == (number, with_txs.block_hash)
+        assert single.transaction_hash == hashes[-1]
+    assert {"InvokeTransactionV3", "DeployAccountTransactionV3"} <= seen_kinds
+    assert seen_kinds & {"DeclareTransactionV3", "DeclareTransactionV1"}
+    with pytest.raises(ClientError) as info:
+        client.get_transaction_receipt_sync(0x1234)
+    assert int(info.value.code) == 29
+    with pytest.raises(ClientError) as info:
+        client.get_messages_status_sync("0x" + "ab" * 31)  # no L1 message was ever executed here
+    assert int(info.value.code) == 29
+
+
+def test_withdrawals_burn_the_bridged_token_and_send_a_message_to_the_l1_bridge() -> None:
+    config = deterministic_config(large_block_every=0, withdrawal_every=3)
+    with NodeServer(config) as server:
+        for _ in range(6):
+            server.produce_block()
+        client = FullNodeClient(node_url=server.url)
+        supply_key = storage_address("ERC20_total_supply")
+        for number in range(1, 7):
+            block = client.get_block_with_receipts_sync(block_number=number)
+            sent = [(item, m) for item in block.transactions for m in item.receipt.messages_sent]
+            if number % 3:
+                assert sent == []
+                continue
+            assert len(sent) == 1
+            item, message = sent[0]
+            assert message.l2_address == L2_TOKEN_BRIDGE_ADDRESS
+            assert message.l1_address == config.l1_bridge_address
+            kind, l1_recipient, low, high = message.payload
+            amount = low + (high << 128)
+            assert kind == 0 and 0 < l1_recipient < 2**160 and amount > 0
+            assert item.transaction.calldata[1:4] == [L2_TOKEN_BRIDGE_ADDRESS, INITIATE_WITHDRAW_SELECTOR, 3]
+            # The burn is in the state diff: only bridge traffic changes the bridged token's supply
+            # (transfers in the same block move balances between accounts).
+            supply_before = client.get_storage_at_sync(BRIDGED_TOKEN_ADDRESS, supply_key, block_number=number - 1)
+            supply_after = client.get_storage_at_sync(BRIDGED_TOKEN_ADDRESS, supply_key, block_number=number)
+            assert supply_before - supply_after == amount
+            diff = client.get_state_update_sync(block_number=number).state_diff
+            token_writes = {e.key for d in diff.storage_diffs if d.address == BRIDGED_TOKEN_ADDRESS for e in d.storage_entries}
+            assert balance_key(item.transaction.sender_address) in token_writes
+    with NodeServer(deterministic_config(large_block_every=0, withdrawal_every=0)) as quiet:
+        for _ in range(6):
+            quiet.produce_block()
+        blocks = [quiet.state.block(n) for n in range(1, 7)]
+        assert not any(tx.messages_sent for b in blocks for tx in b.transactions)
+    with pytest.raises(InvalidInputError, match="withdrawal_every"):
+        NodeConfig(withdrawal_every=-1)

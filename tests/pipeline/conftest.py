@@ -40,6 +40,23 @@ def manual_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
             yield Pipeline(stack, env, instance)
 
 
+@pytest.fixture
+def messaging_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
+    """The manual devnet with a withdrawal every second block: bridge traffic in every batch."""
+    options = {
+        "block_time_s": 0,
+        "prover_delay_s": 0.2,
+        "large_block_every": 0,
+        "max_batch_blocks": 4,
+        "withdrawal_every": 2,
+    }
+    with devnet_with_env(tmp_path, options) as (stack, env):
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        with DagsterInstance.local_temp(str(home)) as instance:
+            yield Pipeline(stack, env, instance)
+
+
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
     """A real moto server (SNS, SQS) over HTTP on a free local port."""

@@ -58,7 +58,7 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
     """Devnet with fast blocks, a multi-blob block early, a short proving delay; its env exported.
 
     ``options`` tunes block_time_s, prover_delay_s, large_block_every,
-    max_batch_blocks and the node's starknet_version; ``env`` adds variables.
+    withdrawal_every, max_batch_blocks and the node's starknet_version; ``env`` adds variables.
     """
     options = options or {}
     stack = DevnetStack(
@@ -69,6 +69,7 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
             persist=False,
             node_options={
                 "large_block_every": options.get("large_block_every", 12),
+                "withdrawal_every": options.get("withdrawal_every", 5),
                 "genesis_accounts": 8,
                 **({"starknet_version": options["starknet_version"]} if "starknet_version" in options else {}),
             },

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-block-every", type=int, default=25, help="0: never")
     parser.add_argument("--large-block-writes", type=int, default=5_000)
     parser.add_argument("--genesis-timestamp", type=int, default=None)
+    parser.add_argument("--withdrawal-every", type=int, default=5, help="a withdrawal every N blocks; 0: never")
+    parser.add_argument("--l1-rpc-url", default=None, help="Ethereum RPC of the core contract whose messages to execute")
+    parser.add_argument("--core-contract", default=None, help="core contract address (with --l1-rpc-url)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = NodeConfig(
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
         large_block_every=args.large_block_every,
         large_block_storage_writes=args.large_block_writes,
         genesis_timestamp=args.genesis_timestamp,
+        withdrawal_every=args.withdrawal_every,
+        l1_rpc_url=args.l1_rpc_url,
+        core_contract=args.core_contract,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -31,6 +31,7 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 CONTRACT_NOT_FOUND = 20
 BLOCK_NOT_FOUND = 24
+TXN_HASH_NOT_FOUND = 29
 
 PRE_CONFIRMED_TAGS = ("pending", "pre_confirmed")
 LATEST_TAGS = ("latest",) + PRE_CONFIRMED_TAGS
@@ -62,6 +63,10 @@ def contract_not_found() -> RpcError:
     return RpcError(CONTRACT_NOT_FOUND, "Contract not found")
 
 
+def transaction_not_found() -> RpcError:
+    return RpcError(TXN_HASH_NOT_FOUND, "Transaction hash not found")
+
+
 @dataclass(frozen=True)
 class _Method:
     params: tuple[str, ...]
@@ -78,6 +83,16 @@ def _felt_param(value: Any, name: str) -> int:
         if 0 <= felt < STARK_PRIME:
             return felt
     raise invalid_params(f"{name} must be a 0x-prefixed hex felt, got {value!r}")
+
+
+def _l1_hash_param(value: Any, name: str) -> int:
+    """An L1 transaction hash: 32 bytes as 0x-hex (it may exceed the Starknet prime)."""
+    if isinstance(value, str) and value[:2] in ("0x", "0X") and 2 < len(value) <= 66:
+        try:
+            return int(value, 16)
+        except ValueError:
+            pass
+    raise invalid_params(f"{name} must be a 0x-prefixed hex L1 transaction hash, got {value!r}")
 
 
 class StarknetRpc:
@@ -100,6 +115,15 @@ class StarknetRpc:
             "starknet_getStorageAt": _Method(("contract_address", "key", "block_id"), self._get_storage_at),
             "starknet_getClassHashAt": _Method(("block_id", "contract_address"), self._get_class_hash_at),
             "starknet_getBlockTransactionCount": _Method(("block_id",), self._get_block_transaction_count),
+            "starknet_getBlockWithTxs": _Method(("block_id",), self._get_block_with_txs, optional=("response_flags",)),
+            "starknet_getBlockWithReceipts": _Method(
+                ("block_id",), self._get_block_with_receipts, optional=("response_flags",)
+            ),
+            "starknet_getTransactionByHash": _Method(
+                ("transaction_hash",), self._get_transaction_by_hash, optional=("response_flags",)
+            ),
+            "starknet_getTransactionReceipt": _Method(("transaction_hash",), self._get_transaction_receipt),
+            "starknet_getMessagesStatus": _Method(("transaction_hash",), self._get_messages_status),
         }
 
     def handle_bytes(self, body: bytes) -> bytes | None:
@@ -185,6 +209,21 @@ class StarknetRpc:
         return {"block_hash": felt_hex(block.block_hash), "block_number": block.number}
 
     def _get_block_with_tx_hashes(self, block_id: Any) -> dict[str, Any]:
+        return self._block_with(block_id, lambda block: [felt_hex(h) for h in block.transaction_hashes])
+
+    def _get_block_with_txs(self, block_id: Any, response_flags: Any = None) -> dict[str, Any]:
+        return self._block_with(block_id, lambda block: [tx.to_rpc_json() for tx in block.transactions])
+
+    def _get_block_with_receipts(self, block_id: Any, response_flags: Any = None) -> dict[str, Any]:
+        return self._block_with(
+            block_id,
+            lambda block: [
+                {"transaction": tx.to_rpc_json(), "receipt": tx.receipt_rpc_json()} for tx in block.transactions
+            ],
+        )
+
+    def _block_with(self, block_id: Any, transactions: Callable[[Block], list[Any]]) -> dict[str, Any]:
+        """A block's header and its transactions in one of the three forms; pre-confirmed: the next, empty block."""
         block = self._resolve(block_id)
         if block_id in PRE_CONFIRMED_TAGS:
             header = block.header_rpc_json()
@@ -199,7 +238,34 @@ class StarknetRpc:
                 "starknet_version": block.starknet_version,
                 "transactions": [],
             }
-        return {**block.header_rpc_json(), "transactions": [felt_hex(t) for t in block.transactions]}
+        return {**block.header_rpc_json(), "transactions": transactions(block)}
+
+    def _get_transaction_by_hash(self, transaction_hash: Any, response_flags: Any = None) -> dict[str, Any]:
+        found = self.state.transaction(_felt_param(transaction_hash, "transaction_hash"))
+        if found is None:
+            raise transaction_not_found()
+        return found[1].to_rpc_json()
+
+    def _get_transaction_receipt(self, transaction_hash: Any) -> dict[str, Any]:
+        found = self.state.transaction(_felt_param(transaction_hash, "transaction_hash"))
+        if found is None:
+            raise transaction_not_found()
+        block, tx = found
+        return {**tx.receipt_rpc_json(), "block_hash": felt_hex(block.block_hash), "block_number": block.number}
+
+    def _get_messages_status(self, transaction_hash: Any) -> list[dict[str, Any]]:
+        """The L1 handlers of the messages an L1 transaction sent; unknown until one is in a block."""
+        handlers = self.state.l1_handlers_of(_l1_hash_param(transaction_hash, "transaction_hash"))
+        if not handlers:
+            raise transaction_not_found()
+        return [
+            {
+                "transaction_hash": felt_hex(tx.transaction_hash),
+                "finality_status": "ACCEPTED_ON_L2",
+                "execution_status": "SUCCEEDED",
+            }
+            for _, tx in handlers
+        ]
 
     def _get_block_transaction_count(self, block_id: Any) -> int:
         block = self._resolve(block_id)

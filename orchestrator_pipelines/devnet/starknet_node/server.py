@@ -3,7 +3,10 @@
 ``NodeServer`` is what tests, benchmarks and ``orchestrator devnet`` start: it
 binds a port (0 picks a free one), serves at "/" and "/rpc/v0_10", and makes
 blocks on a timer or on demand (``produce_block``). With ``data_dir`` it replays
-its block log first, so a restarted node continues the same chain.
+its block log first, so a restarted node continues the same chain. Once it
+watches an L1 core contract (``watch_l1``, or ``l1_rpc_url``/``core_contract`` in
+its config), it reads the contract's new ``LogMessageToL2`` events before each
+block and executes them as L1 handlers in that block.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from types import TracebackType
 from orchestrator_pipelines.devnet.starknet_node.block_log import BlockLog
 from orchestrator_pipelines.devnet.starknet_node.config import NodeConfig
 from orchestrator_pipelines.devnet.starknet_node.generator import BlockGenerator
+from orchestrator_pipelines.devnet.starknet_node.l1_messages import L1Message, L1MessageWatcher
 from orchestrator_pipelines.devnet.starknet_node.rpc import StarknetRpc
 from orchestrator_pipelines.devnet.starknet_node.state import BlockContent, ChainState, seal_block
-from orchestrator_pipelines.errors import OrchestratorError
+from orchestrator_pipelines.errors import OrchestratorError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +98,11 @@ class NodeServer:
         self._stop = threading.Event()
         self._http: _RpcHttpServer | None = None
         self._threads: list[threading.Thread] = []
+        self._l1_watcher: L1MessageWatcher | None = None
+        self._pending_l1: dict[int, L1Message] = {}
         self._load_or_create_genesis()
+        if self.config.l1_rpc_url and self.config.core_contract:
+            self.watch_l1(self.config.l1_rpc_url, self.config.core_contract)
 
     def _load_or_create_genesis(self) -> None:
         stored = self._block_log.load() if self._block_log else []
@@ -130,6 +138,8 @@ class NodeServer:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._l1_watcher is not None:
+            self._l1_watcher.close()
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
@@ -138,18 +148,47 @@ class NodeServer:
         self._threads = []
         self._http = None
 
+    def watch_l1(self, rpc_url: str, core_contract: str) -> None:
+        """Execute the L1->L2 messages of this core contract from the next block on.
+
+        The watch starts at the L1 block of the last message the chain already
+        executed, so after a restart no message is lost and none runs twice.
+        """
+        with self._produce_lock:
+            if self._l1_watcher is not None:
+                self._l1_watcher.close()
+            self._l1_watcher = L1MessageWatcher(rpc_url, core_contract, from_block=max(0, self.state.last_l1_block))
+            self._pending_l1 = {}
+
     def upgrade_starknet_version(self, version: str) -> None:
         """Blocks produced from now on carry ``version``, as after a protocol upgrade."""
         with self._produce_lock:
             self.starknet_version = version
 
     def produce_block(self) -> int:
-        """Make the next block now; returns its number."""
+        """Make the next block now, with the L1 messages seen so far; returns its number."""
         with self._produce_lock:
             number = self.state.head + 1
-            content = self.generator.next_block(self.state, number)
+            content = self.generator.next_block(self.state, number, self._next_l1_messages())
             self._seal_and_append(number, content)
             return number
+
+    def _next_l1_messages(self) -> list[L1Message]:
+        """The not yet executed L1 messages for the next block, oldest nonce first.
+
+        An unreachable L1 only delays messages: the block is made without them and
+        the next poll reads the same L1 range again.
+        """
+        if self._l1_watcher is None:
+            return []
+        try:
+            for message in self._l1_watcher.poll():
+                if not self.state.has_l1_message(message.nonce):
+                    self._pending_l1[message.nonce] = message
+        except TransientError as exc:
+            log.warning("reading L1 messages failed, making the block without new ones: %s", exc)
+        nonces = sorted(self._pending_l1)[: self.config.max_l1_handlers_per_block]
+        return [self._pending_l1.pop(nonce) for nonce in nonces]
 
     def _seal_and_append(self, number: int, content: BlockContent) -> None:
         parent = self.state.block(number - 1)

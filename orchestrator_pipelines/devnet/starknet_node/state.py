@@ -22,6 +22,7 @@ from poseidon_py.poseidon_hash import poseidon_hash, poseidon_hash_many
 from starknet_py.cairo.felt import encode_shortstring
 
 from orchestrator_pipelines.devnet.starknet_node.diff import BlockDiff
+from orchestrator_pipelines.devnet.starknet_node.transactions import L1_HANDLER, Transaction
 from orchestrator_pipelines.errors import OrchestratorError
 from orchestrator_pipelines.starknet.felt import felt_hex, parse_felt
 from orchestrator_pipelines.starknet.state_update import StateUpdate
@@ -56,7 +57,7 @@ class BlockContent:
     """What the generator decides for a block; the chain adds roots and hashes."""
 
     diff: BlockDiff
-    transactions: tuple[int, ...]
+    transactions: tuple[Transaction, ...]
     gas_prices: GasPrices
 
 
@@ -71,10 +72,14 @@ class Block:
     sequencer_address: int
     starknet_version: str
     gas_prices: GasPrices
-    transactions: tuple[int, ...]
+    transactions: tuple[Transaction, ...]
     transaction_commitment: int
     state_diff_commitment: int
     diff: BlockDiff
+
+    @property
+    def transaction_hashes(self) -> list[int]:
+        return [tx.transaction_hash for tx in self.transactions]
 
     def header_rpc_json(self) -> dict[str, Any]:
         """The header part of ``starknet_getBlockWithTxHashes`` (RPC 0.10)."""
@@ -123,7 +128,7 @@ class Block:
             "l1_gas_price": self.gas_prices.l1_gas.to_rpc_json(),
             "l1_data_gas_price": self.gas_prices.l1_data_gas.to_rpc_json(),
             "l2_gas_price": self.gas_prices.l2_gas.to_rpc_json(),
-            "transactions": [felt_hex(t) for t in self.transactions],
+            "transactions": [tx.to_record() for tx in self.transactions],
             "state_diff": self.diff.to_rpc_json(),
         }
 
@@ -141,7 +146,7 @@ def seal_block(
     """Compute the roots, commitments and hash of a block from its content."""
     state_diff_commitment = content.diff.digest()
     new_root = poseidon_hash(old_root, state_diff_commitment)
-    transaction_commitment = poseidon_hash_many(list(content.transactions))
+    transaction_commitment = poseidon_hash_many([tx.transaction_hash for tx in content.transactions])
     block_hash = poseidon_hash_many(
         [
             BLOCK_HASH_PREFIX,
@@ -177,7 +182,7 @@ def block_from_record(record: dict[str, Any]) -> Block:
     """Rebuild a block from its log record, recomputing (and so checking) its hash."""
     content = BlockContent(
         diff=BlockDiff.from_rpc_json(record["state_diff"]),
-        transactions=tuple(parse_felt(t, "transactions") for t in record["transactions"]),
+        transactions=tuple(Transaction.from_record(t) for t in record["transactions"]),
         gas_prices=GasPrices(
             l1_gas=ResourcePrice.from_rpc_json(record["l1_gas_price"]),
             l1_data_gas=ResourcePrice.from_rpc_json(record["l1_data_gas_price"]),
@@ -263,6 +268,10 @@ class ChainState:
         self._contracts: dict[int, int] = {}
         self._declared: dict[int, int] = {}
         self._deprecated_declared: list[int] = []
+        self._transactions: dict[int, tuple[int, int]] = {}
+        self._l1_handlers: dict[int, list[int]] = {}
+        self._l1_nonces: set[int] = set()
+        self._last_l1_block = -1
 
     @property
     def head(self) -> int:
@@ -312,8 +321,40 @@ class ChainState:
                 self._nonces.set(address, n, nonce)
             self._declared.update(diff.declared)
             self._deprecated_declared.extend(diff.deprecated_declared)
+            for index, tx in enumerate(block.transactions):
+                self._transactions[tx.transaction_hash] = (n, index)
+                if tx.kind == L1_HANDLER and tx.l1_transaction_hash is not None:
+                    self._l1_handlers.setdefault(tx.l1_transaction_hash, []).append(tx.transaction_hash)
+                    self._l1_nonces.add(tx.nonce)
+                    self._last_l1_block = max(self._last_l1_block, tx.l1_block_number or 0)
             self._blocks.append(block)
             self._by_hash[block.block_hash] = n
+
+    def transaction(self, tx_hash: int) -> tuple[Block, Transaction] | None:
+        """The block holding the transaction and the transaction, None if no block has it."""
+        with self._lock:
+            where = self._transactions.get(tx_hash)
+            if where is None:
+                return None
+            block = self._blocks[where[0]]
+            return block, block.transactions[where[1]]
+
+    def l1_handlers_of(self, l1_tx_hash: int) -> list[tuple[Block, Transaction]]:
+        """The L1 handlers executing the messages one L1 transaction sent, in inclusion order."""
+        with self._lock:
+            found = [self.transaction(h) for h in self._l1_handlers.get(l1_tx_hash, [])]
+            return [item for item in found if item is not None]
+
+    def has_l1_message(self, nonce: int) -> bool:
+        """Whether the L1->L2 message with this nonce is already executed on this chain."""
+        with self._lock:
+            return nonce in self._l1_nonces
+
+    @property
+    def last_l1_block(self) -> int:
+        """The highest L1 block an included message came from (-1: none yet): where watching resumes."""
+        with self._lock:
+            return self._last_l1_block
 
     def class_hash_at(self, address: int, block_number: int) -> int | None:
         """The contract's class hash at that block, None if it was not deployed yet."""
