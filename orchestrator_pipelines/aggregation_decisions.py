@@ -63,7 +63,7 @@ class AggregatorBatchView:
     aggregation, ``outputs`` the positions whose OS run is recorded,
     ``closed_id`` the aggregation id the close step recorded,
     ``recorded_id`` the one whose artifacts were recorded. ``status`` is the
-    prover's word on the current aggregation once it is closed: ``pending``,
+    prover's word on the current aggregation, open or closed: ``pending``,
     ``done`` or ``failed`` (``detail`` says why).
     """
 
@@ -85,8 +85,12 @@ class AggregatorBatchView:
 
     @property
     def needs_status(self) -> bool:
-        """Whether the prover must be asked about the current aggregation this tick."""
-        return self.closed_for_current and self.recorded_id != self.aggregation_id
+        """Whether the prover must be asked about the current aggregation this tick.
+
+        Also while it is open: a failed child fails an Atlantic bucket at once,
+        and the batch is rebuilt without waiting for it to close.
+        """
+        return self.aggregation_id is not None and self.recorded_id != self.aggregation_id
 
 
 @dataclass
@@ -145,7 +149,7 @@ def decide(view: AggregatorBatchView, *, max_attempts: int) -> Decision:
     if view.recorded_id == view.aggregation_id:
         decision.waiting_for = "settlement"
         return decision
-    if view.status == "done":
+    if view.status == "done" and view.closed_for_current:
         decision.actions.append(Action("record", key, attempt))
         decision.waiting_for = "its aggregation's artifacts to be recorded"
         return decision

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from orchestrator_pipelines.clients.madara import MadaraClient
+from orchestrator_pipelines.clients.madara import ContractNotFoundError, MadaraClient
 from orchestrator_pipelines.starknet.da_encoding import da_felts
 from orchestrator_pipelines.starknet.squash import squash_state_updates
 
@@ -21,7 +21,13 @@ def derive_da_segment(client: MadaraClient, first_block: int, last_block: int, s
     """DA felts of blocks ``first_block..last_block`` as the OS publishes them (0.13.3+ layouts)."""
     updates = client.state_updates(first_block, last_block)
     before = first_block - 1
-    pre_state = lambda address, key: client.storage_at(address, key, before)  # noqa: E731
+
+    def pre_state(address: int, key: int) -> int:
+        try:
+            return client.storage_at(address, key, before)
+        except ContractNotFoundError:
+            return 0  # deployed in the batch: its storage was unset (0) before
+
     diff = squash_state_updates(updates, pre_state=pre_state)
     return da_felts(diff, None, starknet_version)
 

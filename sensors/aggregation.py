@@ -136,9 +136,11 @@ def build_aggregation_sensor(interval_s: int, default_status: DefaultSensorStatu
             view = gather_view(store, instance, key, open_children)
             if view.needs_status:
                 client = client or prover.aggregating_client()
-                closed = read_json_at(store, aggregator_artifact(key, AGGREGATION_CLOSED))
+                poll_id = view.aggregation_id
+                if view.closed_for_current:
+                    poll_id = read_json_at(store, aggregator_artifact(key, AGGREGATION_CLOSED))["poll_id"]
                 try:
-                    status = client.aggregation_status(closed["poll_id"])
+                    status = client.aggregation_status(poll_id)
                 except TransientError as exc:
                     context.log.warning(f"aggregator batch {key}: prover status unavailable: {exc}")
                     waiting.append(f"{key}: prover unreachable")

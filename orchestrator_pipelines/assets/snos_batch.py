@@ -120,7 +120,17 @@ def build_snos_batch_assets(partitions_def) -> list[AssetsDefinition]:
             if reused:
                 job_id = previous["job_id"]
             else:
-                job_id = prover.aggregating_client().submit_child(
+                client = prover.aggregating_client()
+                status = client.aggregation_status(aggregation["aggregation_id"])
+                if status.state == "failed":
+                    # A failed child fails its whole bucket; the aggregation sensor opens a new one
+                    # and resubmits every child to it. Nothing to submit to this one.
+                    context.log.warning(
+                        f"SNOS batch {aggregator}/{position:02d}: aggregation {aggregation['aggregation_id']} "
+                        f"failed ({status.detail or status.service_status}); not submitting to it"
+                    )
+                    return
+                job_id = client.submit_child(
                     store.get_bytes(snos_artifact(aggregator, position, SNOS_PIE)),
                     aggregation_id=aggregation["aggregation_id"],
                     index=position,

@@ -43,6 +43,8 @@ def test_a_closed_aggregation_is_polled_and_recorded_when_done():
     assert "IN_PROGRESS" in decide(pending, max_attempts=3).waiting_for
     done = AggregatorBatchView(KEY, **base, status="done")
     assert kinds(decide(done, max_attempts=3)) == [("record", 1, None)]
+    open_batch = AggregatorBatchView(KEY, children=(1,), attempt=1, aggregation_id="b1", submitted=frozenset({1}))
+    assert open_batch.needs_status  # an open bucket can fail too
     recorded = AggregatorBatchView(KEY, **base, recorded_id="b1")
     assert not recorded.needs_status and decide(recorded, max_attempts=3).waiting_for == "settlement"
 
@@ -70,3 +72,12 @@ def test_after_the_last_attempt_fails_the_batch_waits_for_an_operator():
     decision = decide(failed, max_attempts=3)
     assert decision.actions == [] and decision.alerts[0].severity == "critical"
     assert "operator" in decision.waiting_for
+
+
+def test_a_bucket_failed_while_open_is_rebuilt_without_waiting_for_the_batch_to_close():
+    view = AggregatorBatchView(
+        KEY, children=(1, 2), attempt=1, aggregation_id="b1", submitted=frozenset({1}), outputs=frozenset({1, 2}),
+        status="failed", detail="child 1 FAILED",
+    )
+    decision = decide(view, max_attempts=3)
+    assert kinds(decision) == [("open", 2, None)] and decision.alerts
