@@ -37,6 +37,10 @@ from poseidon_py.poseidon_hash import poseidon_hash_many
 from orchestrator_pipelines.clients.madara import ContractNotFoundError, MadaraClient
 from orchestrator_pipelines.clients.snos import SnosResult, snos_result_from_pie
 from orchestrator_pipelines.errors import InvalidInputError
+from orchestrator_pipelines.starknet.aggregator import (
+    DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH,
+    DEVNET_AGGREGATOR_PROGRAM_HASH,
+)
 from orchestrator_pipelines.starknet.blob import FIELD_ELEMENTS_PER_BLOB, evaluate_at, felts_to_blobs
 from orchestrator_pipelines.starknet.cairo_pie import write_pie_zip
 from orchestrator_pipelines.starknet.da_encoding import SYSTEM_CONTRACTS, da_felts
@@ -65,23 +69,11 @@ DEVNET_OS_PROGRAM: tuple[int, ...] = (
 # program_hash(DEVNET_OS_PROGRAM) (builtins: output, main: 0), checked by the tests.
 DEVNET_OS_PROGRAM_HASH = 0x17F08B7F8CC6C323DB0366DEC2F9EC8A263E10F4A8E30CB534D3858AFE393C0
 
-# The devnet aggregator "program" (Starknet 0.14 applicative recursion), in the same
-# style. An aggregator run's fact is proven under pedersen("AGGREGATOR", its program
-# hash), and that is the core contract's ``aggregatorProgramHash``: distinct from the
-# OS program hash, so a direct OS run proven under the wrong hash is refused.
-DEVNET_AGGREGATOR_PROGRAM: tuple[int, ...] = (
-    0x40780017FFF7FFF,  # ap += 1
-    0x1,
-    0x480680017FFF8000,  # [ap] = 'DEVNET_AGGREGATOR'; ap++
-    _short_string("DEVNET_AGGREGATOR"),
-    0x480680017FFF8000,  # [ap] = 13_4; ap++
-    0x134,
-    0x208B7FFF7FFF7FFE,  # ret
-)
-# program_hash(DEVNET_AGGREGATOR_PROGRAM), checked by the tests.
-DEVNET_AGGREGATOR_PROGRAM_HASH = 0x708C13C355BDD10AE806FDF87E0128608C751D3F7C87B845914F99771581BFC
-# pedersen("AGGREGATOR", DEVNET_AGGREGATOR_PROGRAM_HASH): the aggregator facts' program hash.
-DEVNET_AGGREGATOR_FACT_PROGRAM_HASH = 0x2A5085D7DB3C2DE0032B05C84D9E05CE23591EEC250F174C6A8B36052775AA7
+# The devnet aggregator program lives with the aggregator (starknet/aggregator.py).
+# An aggregator run's fact is proven under pedersen("AGGREGATOR", its program hash),
+# and that is the core contract's ``aggregatorProgramHash``: distinct from the OS
+# program hash, so a direct OS run proven under the wrong hash is refused.
+DEVNET_AGGREGATOR_FACT_PROGRAM_HASH = DEVNET_AGGREGATOR_PREFIXED_PROGRAM_HASH
 
 # StarknetOsConfig2 of the devnet chain: poseidon(version, chain id, fee token).
 DEVNET_CHAIN_ID = "MADARA_DEVNET"

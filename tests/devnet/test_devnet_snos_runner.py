@@ -12,7 +12,6 @@ from starknet_py.net.full_node_client import FullNodeClient
 from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.devnet.snos_runner import (
     DEVNET_AGGREGATOR_FACT_PROGRAM_HASH,
-    DEVNET_AGGREGATOR_PROGRAM,
     DEVNET_AGGREGATOR_PROGRAM_HASH,
     DEVNET_OS_CONFIG_HASH,
     DEVNET_OS_PROGRAM,
@@ -63,7 +62,6 @@ def test_program_hash_constant_matches_the_program() -> None:
 def test_aggregator_fact_program_hash_is_the_aggregator_prefix_and_not_the_os() -> None:
     from starknet_py.hash.utils import pedersen_hash
 
-    assert program_hash(list(DEVNET_AGGREGATOR_PROGRAM)) == DEVNET_AGGREGATOR_PROGRAM_HASH
     aggregator = int.from_bytes(b"AGGREGATOR", "big")
     assert pedersen_hash(aggregator, DEVNET_AGGREGATOR_PROGRAM_HASH) == DEVNET_AGGREGATOR_FACT_PROGRAM_HASH
     assert DEVNET_AGGREGATOR_FACT_PROGRAM_HASH != DEVNET_OS_PROGRAM_HASH

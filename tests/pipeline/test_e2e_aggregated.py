@@ -14,6 +14,8 @@ import requests
 from orchestrator_pipelines.aggregation_partitions import aggregator_key, snos_partition_key
 from orchestrator_pipelines.aggregation_status import find_block
 from orchestrator_pipelines.assets.aggregation_common import load_aggregator_manifest
+from orchestrator_pipelines.devnet.l1_deploy import aggregator_program_hash
+from orchestrator_pipelines.devnet.snos_runner import DEVNET_AGGREGATOR_FACT_PROGRAM_HASH
 from orchestrator_pipelines.partitions import is_materialized
 from tests.pipeline.e2e_helpers import (
     AGGREGATED_ASSETS,
@@ -74,7 +76,8 @@ def test_aggregator_batches_of_snos_batches_settle_under_the_aggregator_program_
     settlement = settlement_client(pipeline.env)
     chain = settlement.state()
     assert chain.block_number >= manifests[-1].last_block
-    aggregator_hash = settlement.core_contract.functions.aggregatorProgramHash().call()
+    aggregator_hash = aggregator_program_hash(pipeline.env["ORCHESTRATOR_ETHEREUM_RPC_URL"], settlement.core_contract.address)
+    assert aggregator_hash == DEVNET_AGGREGATOR_FACT_PROGRAM_HASH
     txs = set()
     for key in keys:
         proof = latest_metadata(instance, "aggregator_proof", key)
