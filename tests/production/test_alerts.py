@@ -78,7 +78,7 @@ def _sns_topic_with_queue(aws_client):
 
 
 def _receive_one(sqs, queue_url: str) -> dict:
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=20)
     assert len(messages.get("Messages", [])) == 1
     return json.loads(messages["Messages"][0]["Body"])
 

@@ -106,5 +106,5 @@ def test_alerts_reach_a_topic_given_by_name_with_the_aws_prefix(setup_env, aws_c
     sink = build_resources(load_settings())["alerts"].sink()
     assert [s.topic_arn for s in sink.sinks if isinstance(s, SnsAlertSink)] == [topic_arn]
     sink.send(Alert(title="Settlement stalled", text="no state update", severity="critical"))
-    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20).get("Messages", [])
     assert [json.loads(m["Body"])["Subject"] for m in messages] == ["[CRITICAL] Settlement stalled"]
