@@ -777,17 +777,21 @@ class ZkOsL1Client(ZkOsL1Reader):
         deadline = time.monotonic() + self.tx_timeout_s
         sent_at = time.monotonic()
         while True:
+            mined = False
             for tx_hash in hashes:
                 receipt = self._receipt(tx_hash)
-                if receipt is not None and self._confirmed(receipt):
-                    return receipt
+                if receipt is not None:
+                    if self._confirmed(receipt):
+                        return receipt
+                    mined = True
             now = time.monotonic()
             if now >= deadline:
                 raise TransientError(
                     f"{what}: {hashes[-1]} not mined within {self.tx_timeout_s:.0f} s; a retry waits for "
                     f"{', '.join(hashes)}"
                 )
-            if self.replace_after_s is not None and now - sent_at >= self.replace_after_s:
+            # A mined transaction waits for its confirmations; only one still pending is replaced.
+            if not mined and self.replace_after_s is not None and now - sent_at >= self.replace_after_s:
                 tx = self._bumped(tx, what)
                 log.warning("%s: %s not mined after %.0f s, replacing it (same nonce)", what, hashes[-1], now - sent_at)
                 self._broadcast(account, tx, on_sent, hashes, what, replacement=True)

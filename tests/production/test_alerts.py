@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 import logging
 import threading
 from collections.abc import Iterator
@@ -68,8 +69,8 @@ def webhook() -> Iterator[_Webhook]:
 
 def _sns_topic_with_queue(aws_client):
     sns, sqs = aws_client("sns"), aws_client("sqs")
-    topic_arn = sns.create_topic(Name="orchestrator-alerts")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    topic_arn = sns.create_topic(Name=f"orchestrator-alerts-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName=f"alerts-inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,7 @@ def test_alerts_reach_a_topic_given_by_name_with_the_aws_prefix(setup_env, aws_c
 
     topic_arn = setup_once(capsys)["steps"][2]["name"]
     sqs = aws_client("sqs")
-    queue_url = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName=f"alerts-inbox-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws_client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 

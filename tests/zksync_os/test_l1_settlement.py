@@ -271,3 +271,29 @@ def test_a_recorded_broadcast_still_pending_after_a_restart_is_replaced_not_doub
         anvil.rpc("evm_setAutomine", True)
     assert outcome["r"].tx_hash in retry.hashes
     assert nonce(anvil, COMMITTER.address) == start + 1 and l1.totals().committed == 1
+
+
+def test_a_mined_transaction_waiting_for_confirmations_is_not_replaced(anvil: AnvilProcess) -> None:
+    """With 3 confirmations and no other traffic, the commit is mined but stays unconfirmed: it is waited
+    for, never re-sent (a replacement of a mined nonce can only be refused)."""
+    import threading
+
+    deployment, genesis = deploy(anvil)
+    l1 = client(anvil, deployment, confirmations=3)
+    l1.replace_after_s = 0.1
+    b1 = make_batch(genesis, deployment, l1_time(anvil))
+    recorder = Recorder()
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.update(r=l1.commit(genesis, b1, on_sent=recorder)))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while not recorder.hashes or anvil.rpc("eth_getTransactionReceipt", recorder.hashes[0]) is None:
+        assert time.monotonic() < deadline, "the commit was not mined"
+        time.sleep(0.05)
+    # Several replacement periods pass with the receipt there and no block on top of it.
+    time.sleep(1.0)
+    assert worker.is_alive() and len(recorder.hashes) == 1
+    anvil.rpc("evm_mine")
+    anvil.rpc("evm_mine")
+    worker.join(timeout=30)
+    assert outcome["r"].tx_hash == recorder.hashes[0] and len(recorder.hashes) == 1

@@ -144,6 +144,9 @@ class ZkOsDevnet:
             "ORCHESTRATOR_ZKOS_PROVE_PRIVATE_KEY": info["keys"]["prove"],
             "ORCHESTRATOR_ZKOS_EXECUTE_PRIVATE_KEY": info["keys"]["execute"],
             "ORCHESTRATOR_PROVER_API_URL": info["prover_api"]["url"],
+            # Anvil mines a block per transaction, so none would come on top of the last one sent:
+            # the devnet waits for inclusion only, where a real chain keeps the default of 3.
+            "ORCHESTRATOR_L1_CONFIRMATIONS": "0",
             "ORCHESTRATOR_ARTIFACT_STORE": "local",
             "ORCHESTRATOR_ARTIFACTS_DIR": str(Path(artifacts_dir).resolve()),
         }
