@@ -152,6 +152,9 @@ class SettlementReceipt:
     blob_gas_used: int
     blob_gas_price: int
     fee_wei: int
+    # The hash of the block that includes it: a reorganisation that moves or drops the
+    # transaction changes (or removes) it, which is how a recorded settlement is re-checked.
+    block_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,36 @@ class SettlementClient:
                 root=int(functions.stateRoot().call(block_identifier=block)),
                 block_hash=int(functions.stateBlockHash().call(block_identifier=block)),
             )
+
+    def head(self) -> int:
+        """The latest L1 block number."""
+        with _transient_on_io("reading the L1 head", self.rpc_url):
+            return int(self.w3.eth.block_number)
+
+    def finalized_block_number(self) -> int:
+        """L1's ``finalized`` block: settlements at or below it can no longer be reorganised away."""
+        with _transient_on_io("reading the finalized L1 block", self.rpc_url):
+            return int(self.w3.eth.get_block("finalized")["number"])
+
+    def mined_receipt(self, tx_hash: str) -> SettlementReceipt | None:
+        """The receipt of ``tx_hash`` on the canonical chain now if it succeeded; None if not mined or reverted.
+
+        No waiting: this is what L1 says at this moment (a reorganisation may have
+        dropped the transaction or moved it to another block).
+        """
+        with _transient_on_io(f"reading the receipt of {tx_hash}", self.rpc_url):
+            receipt = self._receipt_or_none(tx_hash)
+        if receipt is None or receipt["status"] != 1:
+            return None
+        return _settlement_receipt(receipt)
+
+    def is_known(self, tx_hash: str) -> bool:
+        """Whether the node has ``tx_hash`` at all, pending in its pool or mined."""
+        with _transient_on_io(f"looking up {tx_hash}", self.rpc_url):
+            try:
+                return self.w3.eth.get_transaction(tx_hash) is not None  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return False
 
     def program_hash(self) -> int:
         with _transient_on_io("reading programHash", self.rpc_url):
@@ -894,4 +927,5 @@ def _settlement_receipt(receipt: Any) -> SettlementReceipt:
         blob_gas_used=blob_gas_used,
         blob_gas_price=blob_gas_price,
         fee_wei=gas_used * effective_gas_price + blob_gas_used * blob_gas_price,
+        block_hash=HexBytes(receipt["blockHash"]).to_0x_hex() if receipt.get("blockHash") else "",
     )
