@@ -53,6 +53,8 @@ class LocalRunner:
             resources=self.defs.resources,
         )
         data = sensor_def.evaluate_tick(context)
+        for event in data.asset_events or []:  # as the daemon does: check results a sensor reports
+            self.instance.report_runless_asset_event(event)
         for request in data.dynamic_partitions_requests or []:
             name = request.partitions_def_name
             if isinstance(request, DeleteDynamicPartitionsRequest):

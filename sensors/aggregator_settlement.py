@@ -6,7 +6,9 @@ when the chain is exactly at the block before it (or already covers it, so the
 run records it without sending), its aggregation is recorded (aggregator
 proof, blobs) and no settle run for it is in flight; a failed settle run is
 requested again up to ``max_settle_attempts``, then an alert waits for an
-operator.
+operator. Recorded settlements are re-checked against L1 until final, and one
+a reorganisation took back is settled again, as in the direct pipeline
+(:mod:`sensors.settlement_watch`).
 
 Retention: aggregator batches settled more than ``settled_retention_hours``
 ago leave the ``aggregator_batches`` partition set, a bounded number per tick,
@@ -36,6 +38,7 @@ from dagster import (
 from orchestrator_pipelines.aggregation_batching import AggregatorBatchManifest
 from orchestrator_pipelines.aggregation_jobs import settle_aggregator_batch_job
 from orchestrator_pipelines.aggregation_partitions import AGGREGATOR_BATCHES, aggregator_batches_partitions, aggregator_key
+from orchestrator_pipelines.partitions import batch_index
 from orchestrator_pipelines.assets.aggregation_common import MANIFEST, aggregator_artifact
 from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.partitions import is_materialized
@@ -45,6 +48,7 @@ from resources.ethereum import SettlementResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
 from sensors.settlement import IN_FLIGHT
+from sensors.settlement_watch import fresh_run_key, watch_recorded_settlements
 
 RETIRE_PER_TICK = 200
 
@@ -82,7 +86,14 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         store = artifacts.store()
         cursor = load_cursor(context.cursor)
         index = cursor.get("next", 0)
-        chain = settlement.client().state()
+        client = settlement.client()
+        chain = client.state()
+        lost, check_events = watch_recorded_settlements(
+            context, client=client, chain=chain, cursor=cursor, settled_upto=index, asset="aggregator_state_update",
+            key_of=aggregator_key, alerts=alerts, what="aggregator batch",
+        )
+        if lost is not None:
+            index = min(index, batch_index(lost.key))
 
         result: RunRequest | SkipReason = SkipReason("nothing to settle")
         for _ in range(policy.settle_skip_ahead_per_tick):
@@ -92,7 +103,12 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
                 result = SkipReason(f"aggregator batch {key} is not closed yet (L1 at block {chain.block_number})")
                 break
             manifest = AggregatorBatchManifest.from_json(store.get_bytes(manifest_key))
-            if chain.block_number >= manifest.last_block and is_materialized(instance, "aggregator_state_update", key):
+            resettle = lost is not None and lost.key == key
+            if (
+                not resettle
+                and chain.block_number >= manifest.last_block
+                and is_materialized(instance, "aggregator_state_update", key)
+            ):
                 index += 1
                 continue
             if _runs(context, key, IN_FLIGHT):
@@ -118,7 +134,7 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
                     cursor["alerted"] = key
                 result = SkipReason(f"aggregator batch {key}: {failed} failed settle runs, waiting for an operator")
                 break
-            result = RunRequest(run_key=f"settle-agg-{key}-{failed}", partition_key=key)
+            result = RunRequest(run_key=fresh_run_key(context, f"settle-agg-{key}", _runs(context, key)), partition_key=key)
             break
         cursor["next"] = index
 
@@ -128,9 +144,17 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         if retire:
             context.log.info(f"retiring settled aggregator batches {retire[0]}..{retire[-1]} from the partition set")
         deletions = [aggregator_batches_partitions.build_delete_request(retire)] if retire else []
+        if lost is not None and isinstance(result, SkipReason):
+            result = SkipReason(f"{result.skip_message} (settling aggregator batch {lost.key} again: {lost.what_l1_says})")
         if isinstance(result, RunRequest):
-            return SensorResult(run_requests=[result], dynamic_partitions_requests=deletions, cursor=dump_cursor(cursor))
-        return SensorResult(skip_reason=result, dynamic_partitions_requests=deletions, cursor=dump_cursor(cursor))
+            return SensorResult(
+                run_requests=[result], dynamic_partitions_requests=deletions, asset_events=check_events,
+                cursor=dump_cursor(cursor),
+            )
+        return SensorResult(
+            skip_reason=result, dynamic_partitions_requests=deletions, asset_events=check_events,
+            cursor=dump_cursor(cursor),
+        )
 
     return aggregator_settlement_sensor
 

@@ -8,6 +8,14 @@ are materialized, and no settle run for it is in flight. A failed settle run is
 requested again (new run key) up to ``max_settle_attempts``; after that the
 sensor alerts and waits for an operator.
 
+Settled is not final: every tick the recorded settlements not yet final are
+re-checked against L1 (:mod:`sensors.settlement_watch`). When a reorganisation
+took one back, the sensor alerts once, fails its ``settlement_on_l1`` check
+and requests a new settle run for the earliest such batch, even if L1 covers it
+again (the transaction included elsewhere: the run records where). Run keys
+count every settle run of the batch, so a request is never a spent key that
+Dagster would drop without a word.
+
 It also raises the stalled-pipeline alert: blocks keep coming but nothing
 settled for ``stall_alert_minutes``.
 """
@@ -29,13 +37,14 @@ from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
 from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.jobs import settle_batch_job
-from orchestrator_pipelines.partitions import batch_partition_key, is_materialized
+from orchestrator_pipelines.partitions import batch_index, batch_partition_key, is_materialized
 from resources.alerts import AlertsResource
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
+from sensors.settlement_watch import fresh_run_key, watch_recorded_settlements
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -71,10 +80,17 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
         store = artifacts.store()
         cursor = load_cursor(context.cursor)
         index = cursor.get("next", 0)
-        chain = settlement.client().state()
+        client = settlement.client()
+        chain = client.state()
         now = time.time()
         if chain.block_number != cursor.get("chain_block"):
             cursor.update(chain_block=chain.block_number, chain_changed_at=now, stall_alerted=False)
+        lost, check_events = watch_recorded_settlements(
+            context, client=client, chain=chain, cursor=cursor, settled_upto=index, asset="state_update",
+            key_of=batch_partition_key, alerts=alerts,
+        )
+        if lost is not None:
+            index = min(index, batch_index(lost.key))
 
         result = SkipReason("nothing to settle")
         for _ in range(policy.settle_skip_ahead_per_tick):
@@ -83,7 +99,8 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
                 result = SkipReason(f"batch {key} is not closed yet (L1 at block {chain.block_number})")
                 break
             manifest = load_manifest(store, key)
-            if chain.block_number >= manifest.last_block and is_materialized(instance, "state_update", key):
+            resettle = lost is not None and lost.key == key
+            if not resettle and chain.block_number >= manifest.last_block and is_materialized(instance, "state_update", key):
                 index += 1
                 continue
             if _runs(context, key, IN_FLIGHT):
@@ -109,7 +126,7 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
                     cursor["alerted"] = key
                 result = SkipReason(f"batch {key}: {failed} failed settle runs, waiting for an operator")
                 break
-            result = RunRequest(run_key=f"settle-{key}-{failed}", partition_key=key)
+            result = RunRequest(run_key=fresh_run_key(context, f"settle-{key}", _runs(context, key)), partition_key=key)
             break
 
         cursor["next"] = index
@@ -126,8 +143,10 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
                 fields={"l1_block": chain.block_number},
             ))
             cursor["stall_alerted"] = True
+        if lost is not None and isinstance(result, SkipReason):
+            result = SkipReason(f"{result.skip_message} (settling batch {lost.key} again: {lost.what_l1_says})")
         if isinstance(result, RunRequest):
-            return SensorResult(run_requests=[result], cursor=dump_cursor(cursor))
-        return SensorResult(skip_reason=result, cursor=dump_cursor(cursor))
+            return SensorResult(run_requests=[result], asset_events=check_events, cursor=dump_cursor(cursor))
+        return SensorResult(skip_reason=result, asset_events=check_events, cursor=dump_cursor(cursor))
 
     return settlement_sensor

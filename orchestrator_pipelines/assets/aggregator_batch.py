@@ -54,6 +54,8 @@ from orchestrator_pipelines.assets.aggregation_common import (
 )
 from orchestrator_pipelines.assets.common import (
     KZG,
+    ON_L1_CHECK,
+    ON_L1_CHECK_DESCRIPTION,
     TRANSIENT_RETRY,
     Stopwatch,
     blob_name,
@@ -390,7 +392,8 @@ def _derivation_check(madara: MadaraRpcResource, manifest, segment: list[int]) -
             AGGREGATOR_ROOT_CHECK,
             asset="aggregator_state_update",
             description="After settlement the core contract's state equals the aggregated output's final state.",
-        )
+        ),
+        AssetCheckSpec(ON_L1_CHECK, asset="aggregator_state_update", description=ON_L1_CHECK_DESCRIPTION),
     ],
     description="updateStateKzgDA(aggregated output, kzgProofs) with the DA segment's blobs: one L1 transaction "
     "for the whole aggregator batch, strictly in order; its fact is checked under aggregatorProgramHash.",
@@ -398,7 +401,7 @@ def _derivation_check(madara: MadaraRpcResource, manifest, segment: list[int]) -
 def aggregator_state_update(
     context: AssetExecutionContext, settlement: SettlementResource, artifacts: ArtifactStoreResource
 ):
-    from orchestrator_pipelines.assets.state_update import _settle
+    from orchestrator_pipelines.assets.state_update import _recorded_receipt, _settle, inclusion_metadata
 
     key = context.partition_key
     store = artifacts.store()
@@ -409,16 +412,20 @@ def aggregator_state_update(
         output_felts = _aggregated_output(store, key)
         output = parse_os_output(output_felts)
         before = client.state()
-        receipt = None
-        if before.block_number < manifest.last_block:
+        already_on_chain = before.block_number >= manifest.last_block
+        if already_on_chain:
+            receipt = _recorded_receipt(client, store, lambda name: aggregator_artifact(key, name))
+        else:
             receipt = _settle(
                 context, client, store, key, manifest.first_block, before.block_number, output, output_felts,
                 artifact=lambda name: aggregator_artifact(key, name),
             )
         after = client.state()
+        inclusion = inclusion_metadata(client, receipt)
     metadata = {
         **aggregator_range_metadata(manifest),
-        "already_on_chain": receipt is None,
+        "already_on_chain": already_on_chain,
+        **inclusion,
         "l1_state_block_number": after.block_number,
         "l1_state_root": hex32(after.root),
         "block_to_settled_s": round(time.time() - manifest.last_block_timestamp, 3),
@@ -427,7 +434,6 @@ def aggregator_state_update(
     if receipt is not None:
         metadata.update(
             tx_hash=receipt.tx_hash,
-            l1_block=receipt.block_number,
             gas_used=receipt.gas_used,
             effective_gas_price_wei=receipt.effective_gas_price,
             blob_gas_used=receipt.blob_gas_used,
@@ -446,7 +452,8 @@ def aggregator_state_update(
         metadata={"aggregated_output_final_root": hex32(output.final_root), "l1_state_root": hex32(after.root)},
         description=None if matches else "the core contract's state differs from the aggregated output after settlement",
     )
-    return MaterializeResult(metadata=metadata, check_results=[check])
+    on_l1 = AssetCheckResult(check_name=ON_L1_CHECK, passed=True, metadata=inclusion)
+    return MaterializeResult(metadata=metadata, check_results=[check, on_l1])
 
 
 AGGREGATOR_ASSETS: list[AssetsDefinition] = [

@@ -26,6 +26,14 @@ PROOF = "proof.json"
 KZG = "kzg.json"
 SETTLEMENT_TX = "settlement_tx.json"
 
+# The check both state update assets declare: passed when the settlement is recorded,
+# failed by the settlement sensors when L1 no longer holds it (a reorganisation).
+ON_L1_CHECK = "settlement_on_l1"
+ON_L1_CHECK_DESCRIPTION = (
+    "L1 still holds the recorded settlement: stateBlockNumber covers the batch and the recorded transaction is "
+    "in the recorded L1 block (re-checked by the settlement sensor until that block is finalized)."
+)
+
 
 def blob_name(index: int) -> str:
     return f"blob_{index}.hex"

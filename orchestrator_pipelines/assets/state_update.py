@@ -21,6 +21,15 @@ must be consumable there (``l2ToL1Messages(hash) > 0``) and each message to L2
 (a deposit the batch executed) consumed (``l1ToL2Messages(hash) == 0``). A bridge
 operator learns from it that withdrawals of the batch can be finalized on L1 and
 that no deposit was left hanging.
+
+L1 can take a settlement back (a reorganisation): the materialization records
+the L1 block number and hash the transaction was confirmed at, so the
+settlement sensor can tell when L1 no longer has it
+(:mod:`orchestrator_pipelines.settlement_finality`), fail the
+``settlement_on_l1`` check of the batch and request a new run. That run is
+judged by the chain like any other: a recorded transaction the node still has
+(pending again, or included again elsewhere) is waited for; one the node no
+longer has at all was dropped, and the state update is sent again, once.
 """
 
 import json
@@ -38,6 +47,8 @@ from dagster import (
 from orchestrator_pipelines.assets.common import (
     GROUP,
     KZG,
+    ON_L1_CHECK,
+    ON_L1_CHECK_DESCRIPTION,
     SETTLEMENT_TX,
     TRANSIENT_RETRY,
     Stopwatch,
@@ -88,6 +99,7 @@ LISTED_MESSAGE_HASHES = 10
             description="At the settlement's L1 block every L2->L1 message of the batch is consumable "
             "(l2ToL1Messages(hash) > 0) and every L1->L2 message it executed is consumed (l1ToL2Messages(hash) == 0).",
         ),
+        AssetCheckSpec(ON_L1_CHECK, asset="state_update", description=ON_L1_CHECK_DESCRIPTION),
     ],
     description="updateStateKzgDA(programOutput, kzgProofs) sent as an EIP-4844 blob transaction and mined "
     "with the configured confirmations; strictly in batch order.",
@@ -104,14 +116,18 @@ def state_update(
         output_felts = load_program_output(store, key)
         output = parse_os_output(output_felts)
         before = client.state()
-        receipt = None
-        if before.block_number < manifest.last_block:
+        already_on_chain = before.block_number >= manifest.last_block
+        if already_on_chain:
+            receipt = _recorded_receipt(client, store, lambda name: batch_key(key, name))
+        else:
             receipt = _settle(context, client, store, key, manifest.first_block, before.block_number, output, output_felts)
         after = client.state()
+        inclusion = inclusion_metadata(client, receipt)
     settled_at = time.time()
     metadata = {
         **range_metadata(manifest),
-        "already_on_chain": receipt is None,
+        "already_on_chain": already_on_chain,
+        **inclusion,
         "l1_state_block_number": after.block_number,
         "l1_state_root": hex32(after.root),
         "block_to_settled_s": round(settled_at - manifest.last_block_timestamp, 3),
@@ -122,7 +138,6 @@ def state_update(
     if receipt is not None:
         metadata.update(
             tx_hash=receipt.tx_hash,
-            l1_block=receipt.block_number,
             gas_used=receipt.gas_used,
             effective_gas_price_wei=receipt.effective_gas_price,
             blob_gas_used=receipt.blob_gas_used,
@@ -142,7 +157,31 @@ def state_update(
         description=None if matches else "the core contract's state differs from the OS output after settlement",
     )
     message_check = check_messages_on_l1(client, output, receipt.block_number if receipt is not None else "latest")
-    return MaterializeResult(metadata=metadata, check_results=[check, message_check])
+    on_l1 = AssetCheckResult(check_name=ON_L1_CHECK, passed=True, metadata=inclusion)
+    return MaterializeResult(metadata=metadata, check_results=[check, message_check, on_l1])
+
+
+def inclusion_metadata(client, receipt) -> dict:
+    """Where on L1 the settlement is: its transaction's block number and hash, or the head it was found at.
+
+    A batch found settled with no transaction of ours records only the L1 head
+    (``l1_observed_block``): the sensor watches it until that block is final.
+    """
+    if receipt is None:
+        return {"l1_observed_block": client.head()}
+    return {"l1_block": receipt.block_number, "l1_block_hash": receipt.block_hash}
+
+
+def _recorded_receipt(client, store, artifact):
+    """For a batch L1 already covers: the receipt of our recorded transaction if L1 has it, after its confirmations.
+
+    A run after a reorganisation that included the transaction again in another
+    block records where it is now; a batch settled by someone else has none (None).
+    """
+    sent, _ = _previous_transactions(store, artifact)
+    if not any(client.mined_receipt(tx_hash) is not None for tx_hash in sent):
+        return None
+    return client.wait_for_transaction(sent)
 
 
 def check_messages_on_l1(client, output, l1_block) -> AssetCheckResult:
@@ -199,6 +238,15 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
     """
     artifact = artifact or (lambda name: batch_key(key, name))
     sent, failed = _previous_transactions(store, artifact)
+    dropped = _recorded_list(store, artifact, "dropped_tx_hashes")
+    if sent and not any(client.is_known(tx_hash) for tx_hash in sent):
+        # Neither mined nor pending: a reorganisation took it out and the node forgot it. The
+        # pending nonce is the dropped one's again, so at most one of them can ever be mined.
+        context.log.warning(
+            f"batch {key}: L1 no longer has {', '.join(sent)} (dropped by a reorganisation); sending it again"
+        )
+        dropped = dropped + [h for h in sent if h not in dropped]
+        sent = []
     if sent:
         context.log.info(f"batch {key}: waiting for the already broadcast transaction(s) {', '.join(sent)}")
         try:
@@ -231,6 +279,7 @@ def _settle(context, client, store, key, first_block, chain_block, output, outpu
                 "tx_hash": tx_hash,
                 "tx_hashes": list(broadcast),
                 "failed_tx_hashes": failed,
+                "dropped_tx_hashes": dropped,
                 "sent_at": first_sent_at,
                 "last_sent_at": time.time(),
             },
@@ -265,3 +314,9 @@ def _previous_transactions(store, artifact) -> tuple[list[str], list[str]]:
         return [], []
     record = json.loads(store.get_bytes(artifact(SETTLEMENT_TX)))
     return list(record.get("tx_hashes") or [record["tx_hash"]]), list(record.get("failed_tx_hashes", []))
+
+
+def _recorded_list(store, artifact, field: str) -> list[str]:
+    if not store.exists(artifact(SETTLEMENT_TX)):
+        return []
+    return list(json.loads(store.get_bytes(artifact(SETTLEMENT_TX))).get(field, []))
