@@ -89,7 +89,7 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         client = settlement.client()
         chain = client.state()
         lost, check_events = watch_recorded_settlements(
-            context, client=client, chain=chain, cursor=cursor, settled_upto=index, asset="aggregator_state_update",
+            context, client=client, chain=chain, cursor=cursor, asset="aggregator_state_update",
             key_of=aggregator_key, alerts=alerts, what="aggregator batch",
         )
         if lost is not None:

@@ -86,7 +86,7 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
         if chain.block_number != cursor.get("chain_block"):
             cursor.update(chain_block=chain.block_number, chain_changed_at=now, stall_alerted=False)
         lost, check_events = watch_recorded_settlements(
-            context, client=client, chain=chain, cursor=cursor, settled_upto=index, asset="state_update",
+            context, client=client, chain=chain, cursor=cursor, asset="state_update",
             key_of=batch_partition_key, alerts=alerts,
         )
         if lost is not None:

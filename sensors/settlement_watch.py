@@ -9,8 +9,9 @@ run is truly needed, and steps past a key still in use (runs deleted by hand).
 
 :func:`watch_recorded_settlements` gathers what the decision in
 :mod:`orchestrator_pipelines.settlement_finality` needs: the recorded
-settlements from the cursor's ``watch_from`` (the oldest not yet final) up to
-the settled frontier, at most ``WATCH_PER_TICK`` of them, and what L1 says about
+settlements from the cursor's ``watch_from`` (the oldest not yet final) on, up
+to the first batch not recorded yet (the sensor's own frontier may lag behind a
+run that just settled) and at most ``WATCH_PER_TICK`` of them, and what L1 says about
 each now (one receipt read per recorded transaction). It sends the alert and
 fails the ``settlement_on_l1`` check once per loss.
 """
@@ -77,7 +78,6 @@ def watch_recorded_settlements(
     client: SettlementClient,
     chain: CoreState,
     cursor: dict[str, Any],
-    settled_upto: int,
     asset: str,
     key_of: Callable[[int], str],
     alerts,
@@ -90,7 +90,7 @@ def watch_recorded_settlements(
     """
     start = cursor.get("watch_from", 0)
     recorded: list[RecordedSettlement] = []
-    for index in range(start, min(settled_upto, start + WATCH_PER_TICK)):
+    for index in range(start, start + WATCH_PER_TICK):
         settlement = _recorded(context.instance, asset, key_of(index))
         if settlement is None:
             break
