@@ -178,8 +178,13 @@ class Settings(BaseSettings):
         30.0, "MADARA_RPC_TIMEOUT_SECONDS", "UPSTREAM_READ_TIMEOUT_SECS", gt=0, doc="time limit of one Madara RPC read"
     )
     madara_read_attempts: int = _f(
-        3, "MADARA_READ_ATTEMPTS", "UPSTREAM_READ_MAX_ATTEMPTS", ge=1,
-        doc="attempts of one Madara RPC read (network errors, 429 and 5xx) before the step fails and is retried",
+        5, "MADARA_READ_ATTEMPTS", "UPSTREAM_READ_MAX_ATTEMPTS", ge=1,
+        doc="attempts of one Madara RPC request (network errors, timeouts, 429 and 5xx, malformed JSON) "
+        "before the step or sensor tick fails",
+    )
+    madara_retry_backoff_s: float = _f(
+        0.2, "MADARA_RETRY_BACKOFF_SECONDS", ge=0,
+        doc="pause after a failed Madara RPC attempt, doubled after each one (at most 2 s)",
     )
 
     # Ethereum (settlement and blobs)

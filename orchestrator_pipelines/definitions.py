@@ -81,6 +81,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             rpc_url=settings.madara_rpc_url,
             timeout_s=settings.madara_rpc_timeout_s,
             read_attempts=settings.madara_read_attempts,
+            retry_backoff_s=settings.madara_retry_backoff_s,
         ),
         "snos": SnosRunnerResource(
             kind=settings.snos_runner,
