@@ -32,6 +32,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator_pipelines.errors import InvalidInputError
+from orchestrator_pipelines.starknet.cairo_pie import MAX_UNCOMPRESSED_BYTES
 
 OURS = "ORCHESTRATOR_"
 MADARA = "MADARA_ORCHESTRATOR_"
@@ -330,6 +331,11 @@ class Settings(BaseSettings):
         doc="external SNOS command; `{first_block}`, `{last_block}`, `{rpc_url}`, `{layout}`, `{output}` (a PIE zip)",
     )
     snos_timeout_s: int = _f(3600, "SNOS_TIMEOUT_SECONDS", gt=0, doc="external SNOS time limit")
+    max_pie_bytes: int = _f(
+        MAX_UNCOMPRESSED_BYTES, "MAX_PIE_BYTES", ge=1,
+        doc="most a Cairo PIE zip from SNOS may inflate to, per member and in all; a member declaring or "
+        "inflating past it is refused while it is read, not after",
+    )
     snos_rpc_url: str = _f("", "SNOS_RPC_URL", "RPC_FOR_SNOS", doc="RPC SNOS reads the blocks from (default: the Madara RPC)")
     snos_rpc_backup_url: str = _f(
         "", "SNOS_RPC_BACKUP_URL", "RPC_FOR_SNOS_BACKUP", doc="RPC SNOS uses when a run is retried (default: the same)"

@@ -91,6 +91,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             timeout_s=settings.snos_timeout_s,
             layout=settings.snos_layout,
             max_blobs=settings.max_blobs,
+            max_pie_bytes=settings.max_pie_bytes,
         ),
         "prover": build_prover_resource(settings),
         "settlement": SettlementResource(
