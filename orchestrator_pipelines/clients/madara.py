@@ -264,7 +264,7 @@ class MadaraClient:
             lambda c: self._get_state_update(c, number),
             block_number=number,
         )
-        return state_update_from_starknet_py(update)
+        return self._converted("starknet_getStateUpdate", state_update_from_starknet_py, update)
 
     def state_updates(self, first: int, last: int) -> list[StateUpdate]:
         """State updates of blocks ``first..last`` inclusive, in order, fetched concurrently."""
@@ -277,7 +277,7 @@ class MadaraClient:
             lambda c, n: self._get_state_update(c, n),
             lambda n: {"block_number": n},
         )
-        return [state_update_from_starknet_py(u) for u in updates]
+        return [self._converted("starknet_getStateUpdate", state_update_from_starknet_py, u) for u in updates]
 
     def messages(self, first: int, last: int) -> BlockMessages:
         """The L1<->L2 messages of blocks ``first..last`` (``starknet_getBlockWithReceipts``, fetched concurrently)."""
@@ -289,7 +289,7 @@ class MadaraClient:
             lambda c, n: self._get_block_with_receipts(c, n),
             lambda n: {"block_number": n},
         )
-        return messages_from_starknet_py(blocks)
+        return self._converted("starknet_getBlockWithReceipts", messages_from_starknet_py, blocks)
 
     async def _get_block_with_receipts(self, client: FullNodeClient, number: int) -> StarknetBlockWithReceipts:
         from starknet_py.net.client_models import StarknetBlockWithReceipts
@@ -354,6 +354,17 @@ class MadaraClient:
         if not isinstance(update, BlockStateUpdate):
             raise MadaraRpcError(f"starknet_getStateUpdate at {self.rpc_url}: block {number} is not confirmed")
         return update
+
+    def _converted(self, method: str, convert: Callable[[Any], T], value: Any) -> T:
+        """``convert(value)``; a value starknet-py accepted but the formats model refuses is a MadaraRpcError."""
+        try:
+            return convert(value)
+        except OrchestratorError:
+            raise
+        except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+            detail = _short(exc.errors(include_url=False)) if hasattr(exc, "errors") else _one_line(exc)
+            error = MadaraRpcError(f"{method} at {self.rpc_url}: answer does not fit the orchestrator's model: {detail}")
+        raise error
 
     def _call_many(
         self,
