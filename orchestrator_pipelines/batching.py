@@ -149,12 +149,16 @@ def close_batches(
     first_index: int,
     now: float,
     close_open: bool = False,
+    more_blocks: bool = False,
 ) -> list[BatchManifest]:
     """Cut the consecutive ``blocks`` (starting at the first unbatched block) into closed batches.
 
     Blocks after the last closed batch stay open: the caller offers them again,
     with any newer ones, on its next evaluation; ``close_open`` (an operator's
-    request) closes them too, whatever their age.
+    request) closes them too, whatever their age. ``more_blocks`` says the caller
+    stopped reading before the last block available (a read cut short by a node
+    fault): the batches the rules close are the same, but the open one is not
+    closed by age or on request, as blocks that belong in it already exist.
     """
     closed: list[BatchManifest] = []
     current: list[BlockSummary] = []
@@ -210,6 +214,8 @@ def close_batches(
             close("max_blocks")
         elif block.number == policy.last_block_to_process:
             close("last_block_to_process")
+    if more_blocks:
+        return closed
     if current and now - current[0].timestamp >= policy.max_age_s:
         close("max_age")
     elif current and close_open:

@@ -32,6 +32,7 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator_pipelines.errors import InvalidInputError
+from orchestrator_pipelines.starknet.cairo_pie import MAX_UNCOMPRESSED_BYTES
 
 OURS = "ORCHESTRATOR_"
 MADARA = "MADARA_ORCHESTRATOR_"
@@ -178,8 +179,13 @@ class Settings(BaseSettings):
         30.0, "MADARA_RPC_TIMEOUT_SECONDS", "UPSTREAM_READ_TIMEOUT_SECS", gt=0, doc="time limit of one Madara RPC read"
     )
     madara_read_attempts: int = _f(
-        3, "MADARA_READ_ATTEMPTS", "UPSTREAM_READ_MAX_ATTEMPTS", ge=1,
-        doc="attempts of one Madara RPC read (network errors, 429 and 5xx) before the step fails and is retried",
+        5, "MADARA_READ_ATTEMPTS", "UPSTREAM_READ_MAX_ATTEMPTS", ge=1,
+        doc="attempts of one Madara RPC request (network errors, timeouts, 429 and 5xx, malformed JSON) "
+        "before the step or sensor tick fails",
+    )
+    madara_retry_backoff_s: float = _f(
+        0.2, "MADARA_RETRY_BACKOFF_SECONDS", ge=0,
+        doc="pause after a failed Madara RPC attempt, doubled after each one (at most 2 s)",
     )
 
     # Ethereum (settlement and blobs)
@@ -325,6 +331,11 @@ class Settings(BaseSettings):
         doc="external SNOS command; `{first_block}`, `{last_block}`, `{rpc_url}`, `{layout}`, `{output}` (a PIE zip)",
     )
     snos_timeout_s: int = _f(3600, "SNOS_TIMEOUT_SECONDS", gt=0, doc="external SNOS time limit")
+    max_pie_bytes: int = _f(
+        MAX_UNCOMPRESSED_BYTES, "MAX_PIE_BYTES", ge=1,
+        doc="most a Cairo PIE zip from SNOS may inflate to, per member and in all; a member declaring or "
+        "inflating past it is refused while it is read, not after",
+    )
     snos_rpc_url: str = _f("", "SNOS_RPC_URL", "RPC_FOR_SNOS", doc="RPC SNOS reads the blocks from (default: the Madara RPC)")
     snos_rpc_backup_url: str = _f(
         "", "SNOS_RPC_BACKUP_URL", "RPC_FOR_SNOS_BACKUP", doc="RPC SNOS uses when a run is retried (default: the same)"

@@ -81,6 +81,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             rpc_url=settings.madara_rpc_url,
             timeout_s=settings.madara_rpc_timeout_s,
             read_attempts=settings.madara_read_attempts,
+            retry_backoff_s=settings.madara_retry_backoff_s,
         ),
         "snos": SnosRunnerResource(
             kind=settings.snos_runner,
@@ -90,6 +91,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             timeout_s=settings.snos_timeout_s,
             layout=settings.snos_layout,
             max_blobs=settings.max_blobs,
+            max_pie_bytes=settings.max_pie_bytes,
         ),
         "prover": build_prover_resource(settings),
         "settlement": SettlementResource(

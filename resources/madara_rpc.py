@@ -14,6 +14,9 @@ class MadaraRpcResource(ConfigurableResource):
     rpc_url: str
     timeout_s: float = default("madara_rpc_timeout_s")
     read_attempts: int = default("madara_read_attempts")
+    retry_backoff_s: float = default("madara_retry_backoff_s")
 
     def client(self) -> MadaraClient:
-        return MadaraClient(self.rpc_url, timeout_s=self.timeout_s, read_attempts=self.read_attempts)
+        return MadaraClient(
+            self.rpc_url, timeout_s=self.timeout_s, read_attempts=self.read_attempts, retry_backoff_s=self.retry_backoff_s
+        )

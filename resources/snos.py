@@ -29,6 +29,7 @@ class SnosRunnerResource(ConfigurableResource):
     timeout_s: int = default("snos_timeout_s")
     layout: str = default("snos_layout")
     max_blobs: int = default("max_blobs")
+    max_pie_bytes: int = default("max_pie_bytes")
 
     def rpc_for(self, retrying: bool) -> str:
         return (self.backup_rpc_url or self.rpc_url) if retrying else self.rpc_url
@@ -38,7 +39,10 @@ class SnosRunnerResource(ConfigurableResource):
         if self.kind == "external":
             from orchestrator_pipelines.clients.snos import ExternalSnosRunner
 
-            return ExternalSnosRunner(self.command, timeout_s=self.timeout_s, rpc_url=rpc_url, layout=self.layout)
+            return ExternalSnosRunner(
+                self.command, timeout_s=self.timeout_s, rpc_url=rpc_url, layout=self.layout,
+                max_pie_bytes=self.max_pie_bytes,
+            )
         from orchestrator_pipelines.devnet.snos_runner import DevnetSnosRunner
 
         return DevnetSnosRunner(rpc_url, max_blobs=self.max_blobs)

@@ -9,6 +9,11 @@ each closed aggregator batch's manifest), then the new state, and in one
 ``SensorResult`` add the new aggregator batch partitions and request their
 aggregations opened and the closed SNOS batches proven.
 
+A node fault in the middle of the reads does not lose them: the blocks read
+before it are offered to the rules, and the state they leave (the open batch
+and its squashed diff included) is written as on any tick, so the next tick
+reads from the first block not yet batched.
+
 The state lives in the artifact store, not in the cursor: it holds a squashed
 diff that grows with the open batch, and it must survive a cursor reset.
 Everything it writes is written before the partitions and runs are requested,
@@ -50,6 +55,7 @@ from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.madara_rpc import MadaraRpcResource
 from resources.policy import AGGREGATED_FROM_VERSION, PipelinePolicyResource
+from sensors.block_reads import fault_note, read_until_fault
 
 MAX_BLOCKS_PER_TICK = 200
 
@@ -100,22 +106,29 @@ def build_aggregator_batching_sensor(interval_s: int, default_status: DefaultSen
         head = client.head()
         last = head if policy.max_block is None else min(head, policy.max_block)
         last = min(last, state.next_block + MAX_BLOCKS_PER_TICK - 1)
-        blocks = []
-        for number in range(state.next_block, last + 1):
-            header = client.block(number)
-            if fresh and not blocks and policy.aggregation == "auto" and (
-                parse_starknet_version(header.starknet_version) < parse_starknet_version(AGGREGATED_FROM_VERSION)
-            ):
+        if fresh and policy.aggregation == "auto" and last >= state.next_block:
+            header = client.block(state.next_block)
+            if parse_starknet_version(header.starknet_version) < parse_starknet_version(AGGREGATED_FROM_VERSION):
                 return SkipReason(
-                    f"block {number} is Starknet {header.starknet_version}: the direct pipeline settles it "
+                    f"block {state.next_block} is Starknet {header.starknet_version}: the direct pipeline settles it "
                     f"(aggregation from {AGGREGATED_FROM_VERSION})"
                 )
-            blocks.append(AggregationBlock(
+
+        def read(number: int) -> AggregationBlock:
+            header = client.block(number)
+            return AggregationBlock(
                 number=number,
                 timestamp=header.timestamp,
                 starknet_version=header.starknet_version,
                 state_update=client.state_update(number),
-            ))
+            )
+
+        blocks, fault = read_until_fault(range(state.next_block, last + 1), read)
+        if fault is not None and not blocks:
+            raise fault  # nothing read: the tick fails with the fault, the state is unchanged
+        note = fault_note(state.next_block, len(blocks), last, fault) if fault else None
+        if note:
+            context.log.warning(note)
         step = advance(state, blocks, policy.aggregation_policy(), now=time.time())
 
         for index in step.opened:
@@ -155,7 +168,7 @@ def build_aggregator_batching_sensor(interval_s: int, default_status: DefaultSen
             context.log.warning(f"aggregator batching stopped: {step.stalled}")
         if not requests and not step.aggregator_closed:
             open_batch = step.state.open
-            reason = step.stalled or (
+            reason = step.stalled or note or (
                 f"aggregator batch {aggregator_key(open_batch.index)} open at blocks "
                 f"{open_batch.first_block}..{open_batch.last_block} (head {head})"
                 if open_batch else f"no new block after {step.state.next_block - 1}"

@@ -6,6 +6,12 @@ Per tick: read the head, summarize the blocks after the last closed batch
 artifact store, then add the partitions and request one ``prepare_batch`` run
 per batch (run key = batch key) in a single ``SensorResult``.
 
+A node fault in the middle of the reads does not lose them: the blocks read
+before it are cut into batches as usual (the open batch is not closed by age,
+as its next blocks exist), and the summaries of the open batch's blocks stay
+in the cursor (``open_blocks``, at most ``max_batch_blocks`` of them), so the
+next tick reads from the first block it does not have.
+
 No run storm on first start: the first block is the one after what the core
 contract already settled (or MIN_BLOCK), at most ``max_batches_per_tick``
 batches close per tick, and no new batch closes while
@@ -13,6 +19,7 @@ batches close per tick, and no new batch closes while
 """
 
 import time
+from dataclasses import astuple
 
 from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
 
@@ -20,6 +27,7 @@ from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
 from orchestrator_pipelines.batching import BlockSummary, close_batches, da_felts_upper_bound, unsupported_block
 from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.clients.artifacts import batch_key
+from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.jobs import prepare_batch_job
 from orchestrator_pipelines.runbook import clear_close_open, close_open_requested
 from orchestrator_pipelines.partitions import (
@@ -35,10 +43,12 @@ from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
+from sensors.block_reads import fault_note, read_until_fault
 from sensors.cursor import dump_cursor, load_cursor
 
 FIRST_BLOCK_TAG = "orchestrator/first_block"
 LAST_BLOCK_TAG = "orchestrator/last_block"
+OPEN_BLOCKS = "open_blocks"
 
 
 def summarize(update: StateUpdate, number: int, timestamp: int, version: str) -> BlockSummary:
@@ -50,6 +60,24 @@ def summarize(update: StateUpdate, number: int, timestamp: int, version: str) ->
     class_changes = {d.address for d in diff.deployed_contracts} | {r.contract_address for r in diff.replaced_classes}
     bound = da_felts_upper_bound(writes, contracts | class_changes, class_changes, len(diff.declared_classes))
     return BlockSummary(number=number, timestamp=timestamp, starknet_version=version, da_felts_bound=bound)
+
+
+def read_summary(client: MadaraClient, number: int) -> BlockSummary:
+    header = client.block(number)
+    return summarize(client.state_update(number), number, header.timestamp, header.starknet_version)
+
+
+def kept_blocks(cursor: dict, next_block: int) -> list[BlockSummary]:
+    """The block summaries an earlier tick read and left open, from ``next_block`` on without a gap."""
+    kept: list[BlockSummary] = []
+    for raw in cursor.get(OPEN_BLOCKS, []):
+        summary = BlockSummary(*raw)
+        if summary.number < next_block:
+            continue
+        if summary.number != next_block + len(kept):
+            break
+        kept.append(summary)
+    return kept
 
 
 def _start(context: SensorEvaluationContext, store, settlement: SettlementResource, policy) -> tuple[int, int]:
@@ -104,15 +132,22 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
                 clear_close_open(context.instance)  # nothing open to close
             return SensorResult(skip_reason=SkipReason(f"no new block after {next_block - 1}"), cursor=dump_cursor(cursor))
 
-        blocks = []
-        for number in range(next_block, last + 1):
-            header = client.block(number)
-            blocks.append(summarize(client.state_update(number), number, header.timestamp, header.starknet_version))
-        close_open = close_open_requested(context.instance)
+        blocks = kept_blocks(cursor, next_block)[: last - next_block + 1]
+        read, fault = read_until_fault(range(next_block + len(blocks), last + 1), lambda n: read_summary(client, n))
+        if fault is not None and not read:
+            raise fault  # nothing new: the tick fails with the fault, the cursor is unchanged
+        blocks += read
+        note = fault_note(next_block + len(blocks) - len(read), len(read), last, fault) if fault else None
+        if note:
+            context.log.warning(note)
+        close_open = close_open_requested(context.instance) and fault is None
         manifests = close_batches(
-            blocks, policy.batch_policy(), first_index=next_index, now=time.time(), close_open=close_open
+            blocks, policy.batch_policy(), first_index=next_index, now=time.time(), close_open=close_open,
+            more_blocks=fault is not None,
         )
         manifests = manifests[:room]
+        after = manifests[-1].last_block + 1 if manifests else next_block
+        cursor[OPEN_BLOCKS] = [astuple(b) for b in blocks if b.number >= after][: policy.max_batch_blocks]
         halt = unsupported_block(blocks)
         if halt is not None and (manifests[-1].last_block + 1 if manifests else next_block) == halt[0].number:
             block, reason = halt
@@ -130,7 +165,7 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
                 return SensorResult(skip_reason=SkipReason(stopped), cursor=dump_cursor(cursor))
         if not manifests:
             return SensorResult(
-                skip_reason=SkipReason(f"batch from block {next_block} still open (head {head})"),
+                skip_reason=SkipReason(note or f"batch from block {next_block} still open (head {head})"),
                 cursor=dump_cursor(cursor),
             )
 

@@ -156,6 +156,26 @@ class Bucket:
         return found[-1] if found else None
 
 
+def query_status(raw: Any, query_id: str) -> ProofStatus:
+    """The status of an ``atlantic-query/{id}`` answer.
+
+    An answer without an ``atlanticQuery`` object (a proxy's error page passed as
+    JSON, an API change) is a one-line :class:`TransientError`: the poll is retried.
+    """
+    query = raw.get("atlanticQuery") if isinstance(raw, dict) else None
+    if not isinstance(query, dict):
+        raise TransientError(
+            f"Atlantic status of query {query_id}: answer has no atlanticQuery object: {json.dumps(raw)[:200]}"
+        )
+    status = str(query.get("status", "UNKNOWN"))
+    step = query.get("step")
+    if status == "DONE":
+        return ProofStatus("done", f"DONE (fact {query.get('sharpFactHash') or query.get('integrityFactHash')})", raw)
+    if status == "FAILED":
+        return ProofStatus("failed", f"FAILED: {query.get('errorReason') or 'no reason given'}", raw)
+    return ProofStatus("pending", f"{status} (step {step})" if step else status, raw)
+
+
 def _query_state(status: str) -> str:
     return {"DONE": "done", "FAILED": "failed"}.get(status, "pending")
 
@@ -291,15 +311,7 @@ class AtlanticClient:
         return self._http.json(response, "status")
 
     def status(self, external_id: str) -> ProofStatus:
-        raw = self.query(external_id)
-        query = raw.get("atlanticQuery") or {}
-        status = str(query.get("status", "UNKNOWN"))
-        step = query.get("step")
-        if status == "DONE":
-            return ProofStatus("done", f"DONE (fact {query.get('sharpFactHash') or query.get('integrityFactHash')})", raw)
-        if status == "FAILED":
-            return ProofStatus("failed", f"FAILED: {query.get('errorReason') or 'no reason given'}", raw)
-        return ProofStatus("pending", f"{status} (step {step})" if step else status, raw)
+        return query_status(self.query(external_id), external_id)
 
     def fetch_artifact(self, query_id: str, name: str) -> bytes | None:
         """``{artifacts_base_url}/queries/{id}/{name}``; None while it is not there.

@@ -8,10 +8,16 @@ deadline of ``timeout_s``.
 Error policy, so callers can decide to retry or to stop:
 - the block does not exist (yet) -> :class:`BlockNotFoundError`;
 - the contract does not exist at that block -> :class:`ContractNotFoundError`;
-- connection refused/reset, timeout, HTTP 5xx/429, JSON-RPC internal error ->
-  :class:`TransientError` naming the URL and the method;
+- connection refused/reset, timeout, HTTP 5xx/429, JSON-RPC internal error,
+  malformed or truncated JSON, an answer with neither ``result`` nor ``error``
+  -> :class:`TransientError` naming the URL and the method;
 - anything else the node answers (bad params, an answer that does not fit the
-  RPC 0.10 schema) -> :class:`MadaraRpcError`.
+  RPC 0.10 schema, a chain id that is not a short string) -> :class:`MadaraRpcError`.
+
+A transient fault is retried inside the client, per request (one bad answer
+among the 25 state updates of a range costs one more request, not 25), up to
+``read_attempts`` attempts with a doubling pause from ``retry_backoff_s``; the
+error raised after the last attempt is one line, without the chained causes.
 
 starknet-py is imported where a client is made or its answers are read, not when
 this module is: importing it costs most of a CPU-second (it pulls in sympy), and
@@ -23,10 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
+from orchestrator_pipelines.config import setting_default
 from orchestrator_pipelines.errors import OrchestratorError, TransientError
 from orchestrator_pipelines.starknet.os_output import MessageToL1, MessageToL2
 from orchestrator_pipelines.starknet.state_update import (
@@ -52,6 +58,7 @@ RPC_CONTRACT_NOT_FOUND = 20
 RPC_BLOCK_NOT_FOUND = 24
 RPC_INTERNAL_ERROR = -32603
 DEFAULT_CONCURRENCY = 8
+MAX_BACKOFF_S = 2.0
 
 
 class MadaraRpcError(OrchestratorError):
@@ -174,10 +181,17 @@ def state_update_from_starknet_py(update: BlockStateUpdate) -> StateUpdate:
 
 
 def _run_coroutine(coroutine: Awaitable[T]) -> T:
-    """Run a coroutine to completion from synchronous code, whatever thread we are on."""
+    """Run a coroutine to completion from synchronous code, whatever thread we are on.
+
+    ``asyncio.run`` is called outside the ``except`` of the loop probe, so its
+    errors do not carry a chained "no running event loop".
+    """
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
+        in_loop = False
+    if not in_loop:
         return asyncio.run(coroutine)  # type: ignore[arg-type]
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coroutine).result()  # type: ignore[arg-type]
@@ -187,23 +201,39 @@ class MadaraClient:
     """Synchronous, thread-safe reads from a Starknet JSON-RPC node (Madara or the devnet node)."""
 
     def __init__(
-        self, rpc_url: str, timeout_s: float = 30, max_concurrency: int = DEFAULT_CONCURRENCY, read_attempts: int = 1
+        self,
+        rpc_url: str,
+        timeout_s: float | None = None,
+        max_concurrency: int = DEFAULT_CONCURRENCY,
+        read_attempts: int | None = None,
+        retry_backoff_s: float | None = None,
     ):
-        """``read_attempts`` is how many times one read is tried when it fails transiently
-        (network, timeout, 429/5xx, node internal error) before the error is raised."""
+        """``timeout_s`` bounds one attempt of one request; ``read_attempts`` is how many
+        times a request is tried when it fails transiently before the error is raised,
+        with ``retry_backoff_s`` (doubled each time, at most 2 s) between attempts.
+        Unset, each comes from the settings' default."""
+        timeout_s = setting_default("madara_rpc_timeout_s") if timeout_s is None else timeout_s
+        read_attempts = setting_default("madara_read_attempts") if read_attempts is None else read_attempts
+        retry_backoff_s = setting_default("madara_retry_backoff_s") if retry_backoff_s is None else retry_backoff_s
         if timeout_s <= 0:
             raise OrchestratorError(f"timeout_s must be positive, got {timeout_s}")
         if read_attempts < 1:
             raise OrchestratorError(f"read_attempts must be at least 1, got {read_attempts}")
+        if retry_backoff_s < 0:
+            raise OrchestratorError(f"retry_backoff_s must not be negative, got {retry_backoff_s}")
         self.read_attempts = read_attempts
+        self.retry_backoff_s = retry_backoff_s
         self.rpc_url = rpc_url
         self.timeout_s = timeout_s
         self.max_concurrency = max(1, max_concurrency)
-        # Without a session starknet-py opens one per request, which keeps the client
-        # usable from any event loop (each call runs on its own).
+        # No session: one is opened per request, which keeps the client usable from
+        # any event loop (each call runs on its own).
         from starknet_py.net.full_node_client import FullNodeClient
 
+        from orchestrator_pipelines.clients.madara_transport import StrictRpcHttpClient
+
         self._client = FullNodeClient(node_url=rpc_url)
+        self._client._client = StrictRpcHttpClient(url=rpc_url)
 
     def head(self) -> int:
         """The latest block number."""
@@ -234,7 +264,7 @@ class MadaraClient:
             lambda c: self._get_state_update(c, number),
             block_number=number,
         )
-        return state_update_from_starknet_py(update)
+        return self._converted("starknet_getStateUpdate", state_update_from_starknet_py, update)
 
     def state_updates(self, first: int, last: int) -> list[StateUpdate]:
         """State updates of blocks ``first..last`` inclusive, in order, fetched concurrently."""
@@ -247,7 +277,7 @@ class MadaraClient:
             lambda c, n: self._get_state_update(c, n),
             lambda n: {"block_number": n},
         )
-        return [state_update_from_starknet_py(u) for u in updates]
+        return [self._converted("starknet_getStateUpdate", state_update_from_starknet_py, u) for u in updates]
 
     def messages(self, first: int, last: int) -> BlockMessages:
         """The L1<->L2 messages of blocks ``first..last`` (``starknet_getBlockWithReceipts``, fetched concurrently)."""
@@ -259,7 +289,7 @@ class MadaraClient:
             lambda c, n: self._get_block_with_receipts(c, n),
             lambda n: {"block_number": n},
         )
-        return messages_from_starknet_py(blocks)
+        return self._converted("starknet_getBlockWithReceipts", messages_from_starknet_py, blocks)
 
     async def _get_block_with_receipts(self, client: FullNodeClient, number: int) -> StarknetBlockWithReceipts:
         from starknet_py.net.client_models import StarknetBlockWithReceipts
@@ -325,6 +355,17 @@ class MadaraClient:
             raise MadaraRpcError(f"starknet_getStateUpdate at {self.rpc_url}: block {number} is not confirmed")
         return update
 
+    def _converted(self, method: str, convert: Callable[[Any], T], value: Any) -> T:
+        """``convert(value)``; a value starknet-py accepted but the formats model refuses is a MadaraRpcError."""
+        try:
+            return convert(value)
+        except OrchestratorError:
+            raise
+        except (ValueError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+            detail = _short(exc.errors(include_url=False)) if hasattr(exc, "errors") else _one_line(exc)
+            error = MadaraRpcError(f"{method} at {self.rpc_url}: answer does not fit the orchestrator's model: {detail}")
+        raise error
+
     def _call_many(
         self,
         method: str,
@@ -332,68 +373,84 @@ class MadaraClient:
         request: Callable[[FullNodeClient, K], Awaitable[T]],
         context: Callable[[K], dict[str, int]],
     ) -> list[T]:
-        """One request per item, at most ``max_concurrency`` in flight, results in item order."""
-        from starknet_py.net.client_errors import ClientError
+        """One request per item, at most ``max_concurrency`` in flight, each retried on its own; results in item order."""
 
-        async def fetch_all(client: FullNodeClient) -> list[T]:
+        async def fetch_all() -> list[T]:
             limit = asyncio.Semaphore(self.max_concurrency)
+            return list(await asyncio.gather(*(
+                self._attempts(method, lambda c, item=item: request(c, item), limit, **context(item))
+                for item in items
+            )))
 
-            async def fetch(item: K) -> T:
-                async with limit:
-                    try:
-                        return await request(client, item)
-                    except ClientError as exc:
-                        raise self._translate_client_error(exc, method, **context(item)) from exc
-
-            return list(await asyncio.gather(*(fetch(item) for item in items)))
-
-        rounds = len(items) // self.max_concurrency + 1
-        return self._call(method, fetch_all, timeout_s=self.timeout_s * rounds)
+        return _run_coroutine(fetch_all())
 
     def _call(self, method: str, request: Callable[[FullNodeClient], Awaitable[T]], **kwargs: Any) -> T:
         """One read, tried up to ``read_attempts`` times while it fails transiently."""
+        return _run_coroutine(self._attempts(method, request, None, **kwargs))
+
+    def backoff_s(self, attempt: int) -> float:
+        """The pause after failed attempt ``attempt`` (1-based)."""
+        return min(self.retry_backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+
+    async def _attempts(
+        self,
+        method: str,
+        request: Callable[[FullNodeClient], Awaitable[T]],
+        limit: asyncio.Semaphore | None,
+        **kwargs: Any,
+    ) -> T:
         for attempt in range(1, self.read_attempts + 1):
             try:
-                return self._call_once(method, request, **kwargs)
-            except TransientError:
+                if limit is None:
+                    return await self._once(method, request, **kwargs)
+                async with limit:  # not held while pausing
+                    return await self._once(method, request, **kwargs)
+            except TransientError as exc:
                 if attempt == self.read_attempts:
-                    raise
-                time.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
+                    suffix = f" (after {attempt} attempts)" if attempt > 1 else ""
+                    raise TransientError(f"{exc}{suffix}") from None
+            await asyncio.sleep(self.backoff_s(attempt))
         raise AssertionError("unreachable")
 
-    def _call_once(
+    async def _once(
         self,
         method: str,
         request: Callable[[FullNodeClient], Awaitable[T]],
         *,
         block_number: int | None = None,
         address: int | None = None,
-        timeout_s: float | None = None,
     ) -> T:
+        """One attempt under ``timeout_s``; every failure becomes one of the client's one-line errors."""
         import aiohttp
         import marshmallow
         from starknet_py.net.client_errors import ClientError
         from starknet_py.net.http_client import ServerError
 
-        deadline = timeout_s if timeout_s is not None else self.timeout_s
+        from orchestrator_pipelines.clients.madara_transport import RpcTransportFault
 
-        async def run() -> T:
-            return await asyncio.wait_for(request(self._client), timeout=deadline)
-
+        where = f"{method} at {self.rpc_url}"
         try:
-            return _run_coroutine(run())
+            return await asyncio.wait_for(request(self._client), timeout=self.timeout_s)
+        except (OrchestratorError, TransientError):
+            raise
         except ClientError as exc:
-            raise self._translate_client_error(exc, method, block_number, address) from exc
-        except (asyncio.TimeoutError, TimeoutError) as exc:
-            raise TransientError(f"{method} at {self.rpc_url}: no answer within {deadline:g} s") from exc
+            error = self._translate_client_error(exc, method, block_number, address)
+        except RpcTransportFault as exc:
+            error = TransientError(f"{where}: {exc}")
+        except (asyncio.TimeoutError, TimeoutError):
+            error = TransientError(f"{where}: no answer within {self.timeout_s:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            raise TransientError(f"{method} at {self.rpc_url}: {type(exc).__name__}: {exc}") from exc
+            error = TransientError(f"{where}: {type(exc).__name__}: {_one_line(exc)}")
         except ServerError as exc:
-            raise MadaraRpcError(f"{method} at {self.rpc_url}: answer without result or error: {exc.body}") from exc
+            error = TransientError(f"{where}: answer without result or error: {_short(exc.body)}")
         except marshmallow.ValidationError as exc:
-            raise MadaraRpcError(
-                f"{method} at {self.rpc_url}: answer does not match the RPC 0.10 schema: {_short(exc.messages)}"
-            ) from exc
+            error = MadaraRpcError(f"{where}: answer does not match the RPC 0.10 schema: {_short(exc.messages)}")
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # Raised by starknet-py while reading a result whose shape it did not expect.
+            error = MadaraRpcError(
+                f"{where}: answer does not match the RPC 0.10 schema: {type(exc).__name__}: {_one_line(exc)}"
+            )
+        raise error
 
     def _translate_client_error(
         self, exc: ClientError, method: str, block_number: int | None = None, address: int | None = None
@@ -418,5 +475,9 @@ def _int_code(code: Any) -> int | None:
 
 
 def _short(value: Any, limit: int = 300) -> str:
-    text = str(value)
+    text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(exc: BaseException) -> str:
+    return _short(exc) or type(exc).__name__

@@ -24,6 +24,7 @@ done when SHARP says PROCESSED *and* the aggregator fact is valid on L1.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import tempfile
 import uuid
@@ -39,11 +40,18 @@ from orchestrator_pipelines.clients.prover_base import (
     ProofStatus,
     pie_bytes,
 )
-from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
+from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 
 PROGRAM_HASH_FUNCTION = "PEDERSEN"
 CHILD_OFFCHAIN_PROOF = True
 APPLICATIVE_OFFCHAIN_PROOF = False
+
+
+def status_object(raw: Any, key: str) -> dict[str, Any]:
+    """A ``get_status`` answer must be a JSON object; anything else is a one-line TransientError (polled again)."""
+    if not isinstance(raw, dict):
+        raise TransientError(f"SHARP get_status of job {key}: answer is not a JSON object: {json.dumps(raw)[:200]}")
+    return raw
 
 
 def sharp_job_key(dedup_id: str) -> str:
@@ -178,7 +186,7 @@ class SharpClient:
 
     def get_status(self, key: str) -> dict[str, Any]:
         response = self._http.request("GET", "get_status", "get_status", params=self._params(cairo_job_key=key))
-        return self._http.json(response, "get_status")
+        return status_object(self._http.json(response, "get_status"), key)
 
     def is_alive(self) -> bool:
         return self._http.request("GET", "is_alive", "is_alive", allow=(404,)).ok
@@ -187,6 +195,18 @@ class SharpClient:
         key = sharp_job_key(dedup_id)
         status = str(self.get_status(key).get("status", "UNKNOWN"))
         return None if status == "UNKNOWN" else key
+
+    @classmethod
+    def status_of(cls, raw: Any, key: str) -> ProofStatus:
+        """The status of a ``get_status`` answer for job ``key`` (what :meth:`status` reports)."""
+        raw = status_object(raw, key)
+        failed = cls._failure(raw, key)
+        if failed is not None:
+            return failed
+        status = str(raw.get("status"))
+        if status in ("PROCESSED", "ONCHAIN"):
+            return ProofStatus("done", status, raw)
+        return ProofStatus("pending", status, raw)
 
     @staticmethod
     def _failure(raw: dict[str, Any], key: str) -> ProofStatus | None:
@@ -201,14 +221,7 @@ class SharpClient:
         return None
 
     def status(self, external_id: str) -> ProofStatus:
-        raw = self.get_status(external_id)
-        failed = self._failure(raw, external_id)
-        if failed is not None:
-            return failed
-        status = str(raw.get("status"))
-        if status in ("PROCESSED", "ONCHAIN"):
-            return ProofStatus("done", status, raw)
-        return ProofStatus("pending", status, raw)
+        return self.status_of(self.get_status(external_id), external_id)
 
     def fetch_proof(self, external_id: str) -> bytes | None:
         response = self._http.request("GET", "get_proof", "get_proof", params=self._params(cairo_job_key=external_id),

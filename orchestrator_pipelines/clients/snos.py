@@ -40,14 +40,15 @@ class SnosRunner(Protocol):
         ...
 
 
-def snos_result_from_pie(pie_path: Path) -> SnosResult:
+def snos_result_from_pie(pie_path: Path, max_bytes: int | None = None) -> SnosResult:
     """Read a Cairo PIE zip and compute its program output, steps, program hash and SHARP fact.
 
     The program hash costs one Pedersen hash per bytecode word (seconds for a real
-    SNOS program), so it is computed once and reused for the fact.
+    SNOS program), so it is computed once and reused for the fact. ``max_bytes``
+    caps what the zip may inflate to (see ``CairoPie.from_zip``).
     """
     pie_path = Path(pie_path)
-    pie = CairoPie.from_zip(pie_path)
+    pie = CairoPie.from_zip(pie_path, max_bytes=max_bytes)
     program_hash = pie_program_hash(pie)
     return SnosResult(
         pie_path=pie_path,
@@ -73,7 +74,15 @@ class ExternalSnosRunner:
     ``{output}`` (``out_dir/pie_<first>_<last>.zip``).
     """
 
-    def __init__(self, command: str, timeout_s: float = 3600.0, rpc_url: str = "", layout: str = "all_cairo"):
+    def __init__(
+        self,
+        command: str,
+        timeout_s: float = 3600.0,
+        rpc_url: str = "",
+        layout: str = "all_cairo",
+        max_pie_bytes: int | None = None,
+    ):
+        self.max_pie_bytes = max_pie_bytes
         try:
             self.argv_template = shlex.split(command)
         except ValueError as exc:
@@ -119,7 +128,7 @@ class ExternalSnosRunner:
         if not output.is_file() or output.stat().st_size == 0:
             raise OrchestratorError(f"SNOS command succeeded but wrote no Cairo PIE at {output} ({where})")
         try:
-            return snos_result_from_pie(output)
+            return snos_result_from_pie(output, self.max_pie_bytes)
         except OrchestratorError as exc:
             raise InvalidInputError(f"SNOS command wrote an invalid Cairo PIE at {output} ({where}): {exc}") from None
         except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:

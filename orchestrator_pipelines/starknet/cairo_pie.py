@@ -144,9 +144,11 @@ class CairoPie:
 def _members(archive: zipfile.ZipFile, name: str, max_bytes: int | None = None) -> dict[str, bytes]:
     """The PIE members, inflated under a cap so that a zip bomb is refused, not expanded.
 
-    The declared sizes are checked first (nothing is inflated if they exceed the cap);
-    since a zip can lie about them, each member is then streamed and reading stops as
-    soon as the running total passes the cap.
+    The declared sizes are checked first: nothing is inflated if one member, or all
+    together, declare more than the cap. Since a zip can lie about them, each member
+    is then streamed with reads bounded by what the cap still allows, and reading
+    stops as soon as the running total passes it, so at most the cap (plus one
+    chunk) is ever held, whatever the member inflates to.
     """
     if max_bytes is None:
         max_bytes = MAX_UNCOMPRESSED_BYTES
@@ -155,6 +157,12 @@ def _members(archive: zipfile.ZipFile, name: str, max_bytes: int | None = None) 
     missing = [member for member in MEMBERS if member not in by_base]
     if missing:
         raise InvalidInputError(f"{name}: missing member {missing[0]}")
+    for member in MEMBERS:
+        if by_base[member].file_size > max_bytes:
+            raise InvalidInputError(
+                f"{name}: {member} declares {by_base[member].file_size} bytes uncompressed, more than the "
+                f"{max_bytes} allowed for a PIE; not inflating"
+            )
     declared = sum(by_base[member].file_size for member in MEMBERS)
     if declared > max_bytes:
         raise InvalidInputError(
@@ -166,7 +174,7 @@ def _members(archive: zipfile.ZipFile, name: str, max_bytes: int | None = None) 
         chunks = []
         try:
             with archive.open(by_base[member]) as stream:
-                while chunk := stream.read(_READ_CHUNK):
+                while chunk := stream.read(min(_READ_CHUNK, max_bytes - total + 1)):
                     total += len(chunk)
                     if total > max_bytes:
                         raise InvalidInputError(
@@ -174,8 +182,11 @@ def _members(archive: zipfile.ZipFile, name: str, max_bytes: int | None = None) 
                             f"(declared sizes were wrong); stopped reading"
                         )
                     chunks.append(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-            raise InvalidInputError(f"{name}: cannot read member {member}: {exc}") from None
+        except InvalidInputError:
+            raise
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, ValueError, OSError,
+                EOFError, zlib.error) as exc:
+            raise InvalidInputError(f"{name}: cannot read member {member}: {type(exc).__name__}: {exc}") from None
         members[member] = b"".join(chunks)
     return members
 

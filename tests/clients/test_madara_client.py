@@ -131,7 +131,7 @@ def _free_port() -> int:
 def test_connection_refused_is_transient() -> None:
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(TransientError) as info:
-        MadaraClient(url, timeout_s=5).head()
+        MadaraClient(url, timeout_s=5, read_attempts=1).head()
     assert url in str(info.value) and "starknet_blockNumber" in str(info.value)
 
 
@@ -141,7 +141,7 @@ def test_silent_server_times_out_as_transient() -> None:
         listener.listen(8)  # connections queue in the kernel and are never answered
         url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         with pytest.raises(TransientError, match=r"starknet_getStateUpdate at http://127\.0\.0\.1:\d+: no answer within 0.5 s"):
-            MadaraClient(url, timeout_s=0.5).state_update(1)
+            MadaraClient(url, timeout_s=0.5, read_attempts=1).state_update(1)
 
 
 class _ScriptedRpc(ThreadingHTTPServer):
@@ -204,7 +204,7 @@ def _spec_then(answer: Callable[[str, Any], tuple[int, Any]]) -> Callable[[str, 
 def test_http_5xx_is_transient_and_4xx_is_not(scripted: Any) -> None:
     failing = scripted(_spec_then(lambda method, params: (503, {"error": "overloaded"})))
     with pytest.raises(TransientError, match=r"starknet_blockNumber at .*HTTP 503"):
-        MadaraClient(failing.url).head()
+        MadaraClient(failing.url, read_attempts=1).head()
     wrong_path = scripted(_spec_then(lambda method, params: (404, {"error": "no such path"})))
     with pytest.raises(MadaraRpcError, match="starknet_blockNumber"):
         MadaraClient(wrong_path.url).head()
@@ -213,7 +213,7 @@ def test_http_5xx_is_transient_and_4xx_is_not(scripted: Any) -> None:
 def test_internal_error_is_transient_and_bad_shape_is_not(scripted: Any) -> None:
     internal = scripted(_spec_then(lambda m, p: (200, {"error": {"code": -32603, "message": "db busy"}})))
     with pytest.raises(TransientError, match="db busy"):
-        MadaraClient(internal.url).state_update(1)
+        MadaraClient(internal.url, read_attempts=1).state_update(1)
     old_schema = scripted(_spec_then(lambda m, p: (200, {"result": {"block_hash": "0x1", "block_number": 1}})))
     with pytest.raises(MadaraRpcError, match="starknet_getBlockWithTxHashes .*schema"):
         MadaraClient(old_schema.url).block(1)

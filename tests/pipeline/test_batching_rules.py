@@ -150,3 +150,12 @@ def test_an_operators_close_request_closes_the_open_batch_whatever_its_age():
     assert [(m.index, m.first_block, m.last_block, m.close_reason) for m in closed] == [
         (4, 1, 10, "max_blocks"), (5, 11, 13, "operator"),
     ]
+
+
+def test_a_read_cut_short_closes_full_batches_but_not_the_open_one_by_age_or_request():
+    policy = BatchPolicy(max_blocks=4, max_age_s=60)
+    old = blocks(1, 6, t0=0)
+    complete = close_batches(old, policy, first_index=0, now=10_000)
+    assert [(m.first_block, m.last_block, m.close_reason) for m in complete] == [(1, 4, "max_blocks"), (5, 6, "max_age")]
+    cut = close_batches(old, policy, first_index=0, now=10_000, close_open=True, more_blocks=True)
+    assert [(m.first_block, m.last_block, m.close_reason) for m in cut] == [(1, 4, "max_blocks")]

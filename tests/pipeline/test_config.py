@@ -166,7 +166,7 @@ def test_the_old_non_madara_core_contract_alias_is_refused():
         ("MADARA_ORCHESTRATOR_FIXED_BLOCKS_PER_SNOS_BATCH", "2", "fixed_blocks_per_snos_batch", 2),
         ("MADARA_ORCHESTRATOR_MAX_SNOS_BATCHES_PER_AGGREGATOR_BATCH", "8", "max_snos_batches_per_batch", 8),
         ("MADARA_ORCHESTRATOR_MAX_BLOCKS_TO_BATCH_AT_ONCE", "20", "max_blocks_per_tick", 20),
-        ("MADARA_ORCHESTRATOR_UPSTREAM_READ_MAX_ATTEMPTS", "5", "madara_read_attempts", 5),
+        ("MADARA_ORCHESTRATOR_UPSTREAM_READ_MAX_ATTEMPTS", "7", "madara_read_attempts", 7),
         ("MADARA_ORCHESTRATOR_UPSTREAM_READ_TIMEOUT_SECS", "45", "madara_rpc_timeout_s", 45.0),
     ],
 )
