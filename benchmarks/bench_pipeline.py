@@ -62,7 +62,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
 
 from orchestrator_pipelines.assets import BATCH_ASSETS  # noqa: E402
 from orchestrator_pipelines.batch_work import blobs_with_point_proofs, encode_batch  # noqa: E402
@@ -256,8 +256,18 @@ def all_settled(instance: DagsterInstance, chain: SettlementClient, last_block: 
 
 
 def failed_runs(instance: DagsterInstance) -> list[str]:
-    records = instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
-    return [f"{r.dagster_run.job_name}[{r.dagster_run.tags.get('dagster/partition')}] {r.dagster_run.run_id}" for r in records]
+    """Each failed run with the first line of its step's error, so a failure is readable from the JSON line."""
+    described = []
+    for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE])):
+        run = record.dagster_run
+        reason = "no step failed (the run itself failed)"
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
+            error = entry.dagster_event.event_specific_data.error
+            if error is not None:
+                reason = error.message.strip().splitlines()[0]
+                break
+        described.append(f"{run.job_name}[{run.tags.get('dagster/partition')}] {run.run_id}: {reason}")
+    return described
 
 
 def drive_in_process(settings: Settings, instance: DagsterInstance, chain: SettlementClient, args) -> None:
@@ -572,8 +582,9 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
                 manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
                 ranges.append((manifest.first_block, manifest.last_block))
             failures = failed_runs(instance)
+            numbers["failed_runs"] = failures
             if failures:
-                say("failed runs: " + ", ".join(failures))
+                say("failed runs: " + "; ".join(failures))
     numbers["cpu_s"] = round(cpu_seconds() - cpu_before, 1)
     numbers["complete"] = complete
     numbers["cpu_by_process_s"] = cpu_by_process
@@ -712,6 +723,7 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
                                      "runs_launched", "runs_failed", "batches", "blocks_settled",
                                      "deposits_sent", "deposit_errors", "messages_to_l2_settled",
                                      "messages_to_l1_settled", "p50_deposit_to_l2_s", "p50_deposit_to_settled_s")},
+        "failed_runs": pipeline["failed_runs"],
         "deposit_interval_s": args.deposit_interval,
         "withdrawal_every_blocks": args.withdrawal_every,
         "pipeline_wall_s": pipeline["wall_s"],

@@ -53,7 +53,7 @@ def test_in_process_mode_reports_the_pipeline_and_the_plain_loop(tmp_path):
 
     assert result["mode"] == "in_process"
     assert result["batches"] == 2
-    assert result["runs_launched"] == 6 and result["runs_failed"] == 0  # prepare, record proof, settle per batch
+    assert result["runs_launched"] == 6 and result["runs_failed"] == 0, result["failed_runs"]  # prepare, record proof, settle per batch
     assert 0 < result["p50_block_to_settled_s"] <= result["p95_block_to_settled_s"]
     assert result["blocks_per_minute"] > 0
     assert all(result["asset_duration_s"][asset] is not None for asset in ASSETS)
@@ -73,6 +73,6 @@ def test_daemon_mode_settles_through_dagster_daemon_and_stops_it(tmp_path):
 
     assert result["mode"] == "daemon"
     assert result["batches"] == 1
-    assert result["runs_launched"] == 3 and result["runs_failed"] == 0
+    assert result["runs_launched"] == 3 and result["runs_failed"] == 0, result["failed_runs"]
     assert result["job_run_wall_s"]["prepare_batch"] > 0
     assert "dagster_overhead_ratio" not in result
