@@ -426,6 +426,11 @@ class Daemon:
         reap_orphans(process.pid)
 
 
+RUNS_IN_FLIGHT = [
+    DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+]
+
+
 def drive_daemon(
     home: Path, env: dict[str, str], instance: DagsterInstance, chain: SettlementClient, args
 ) -> dict[str, float]:
@@ -441,8 +446,13 @@ def drive_daemon(
             daemon.check_alive()
             daemon.cpu.sample()
             done, progress = all_settled(instance, chain, args.blocks)
-            if done:
+            # A settle run goes on after its materialization (checks, events): stopping the daemon
+            # then would interrupt it and count it as failed.
+            in_flight = instance.get_runs_count(RunsFilter(statuses=RUNS_IN_FLIGHT))
+            if done and not in_flight:
                 break
+            if done:
+                progress += f", waiting for {in_flight} runs to finish"
             try:
                 deadline.check(progress)
             except TimeoutError:
