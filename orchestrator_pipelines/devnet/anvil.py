@@ -81,7 +81,8 @@ def find_anvil() -> Path:
     """
     wrapper = find_node_tool("anvil", "ORCHESTRATOR_ANVIL_BIN")
     if wrapper.resolve() == NPM_ANVIL_WRAPPER.resolve():
-        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine().lower())
+        machine = platform.machine().lower()
+        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
         native = NPM_ANVIL_WRAPPER.parent.parent / f"anvil-{sys.platform}-{arch}" / "bin" / "anvil"
         if native.is_file() and os.access(native, os.X_OK):
             return native
