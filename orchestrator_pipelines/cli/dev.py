@@ -4,7 +4,9 @@ It starts anvil (with the core contract), the Starknet node and the prover,
 points the code location at them through the ``ORCHESTRATOR_*`` environment,
 and runs ``dagster dev`` (webserver + daemon) with the sensors running, so
 batches flow from new blocks to settled state updates without a click.
-Ctrl-C stops Dagster, then the devnet.
+Ctrl-C or SIGTERM stops Dagster, then the devnet, within 10 s, also when the
+command was started with SIGINT ignored (``nohup``, a service manager); if it
+is killed outright, its children get a SIGTERM from the kernel and stop too.
 
 Dagster's instance lives under the devnet's state directory by default, so
 the two are reset together (``make clean``) and never disagree about which
@@ -16,15 +18,18 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from orchestrator_pipelines.devnet.children import child_preexec, interrupt_on_stop_signals
 from orchestrator_pipelines.errors import OrchestratorError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# How long ``dagster dev`` may take to stop its webserver and daemon before its
+# process group is killed: the devnet must still stop within 10 s of the signal.
+DAGSTER_STOP_TIMEOUT_S = 6.0
 
 
 def register(subparsers: Any) -> None:
@@ -50,8 +55,17 @@ def prepare_dagster_home(home: Path) -> Path:
 
 
 def run_dev(args: argparse.Namespace) -> int:
-    if os.environ.get("ORCHESTRATOR_STACK", "starknet") == "zksync_os":
-        return run_dev_zksync_os(args)
+    """Run until SIGINT or SIGTERM; either one, even during the start, stops Dagster and then the devnet."""
+    with interrupt_on_stop_signals():
+        try:
+            if os.environ.get("ORCHESTRATOR_STACK", "starknet") == "zksync_os":
+                return run_dev_zksync_os(args)
+            return run_dev_starknet(args)
+        except KeyboardInterrupt:
+            return 0
+
+
+def run_dev_starknet(args: argparse.Namespace) -> int:
     from orchestrator_pipelines.cli.devnet import print_summary
     from orchestrator_pipelines.devnet.env import orchestrator_env
     from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack
@@ -74,22 +88,28 @@ def run_dev(args: argparse.Namespace) -> int:
 
 
 def _run_dagster_dev(args: argparse.Namespace, env: dict[str, str], home: Path) -> int:
-    command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestrator_pipelines.definitions",
+    """Run ``dagster dev`` under the process guard until it exits or this process is asked to stop.
+
+    The guard, not this process, owns ``dagster dev``'s process group: if this
+    process is SIGKILLed, the kernel's SIGTERM to the guard still takes the
+    webserver, daemon, code servers and runs down within the grace period.
+    """
+    command = [sys.executable, "-m", "orchestrator_pipelines.devnet.process_guard",
+               "--grace", f"{DAGSTER_STOP_TIMEOUT_S:g}", "--",
+               sys.executable, "-m", "dagster", "dev", "-m", "orchestrator_pipelines.definitions",
                "-h", args.host, "-p", str(args.port)]
     print(f"dagster dev: http://{args.host}:{args.port}  (DAGSTER_HOME {home})", flush=True)
-    process = subprocess.Popen(command, env=env, cwd=home)
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signal.SIGINT))
+    guard = subprocess.Popen(command, env=env, cwd=home, stdin=subprocess.DEVNULL, preexec_fn=child_preexec())
     try:
-        return process.wait()
+        return guard.wait()
     except KeyboardInterrupt:
-        process.send_signal(signal.SIGINT)
+        guard.terminate()
         try:
-            process.wait(timeout=30)
+            guard.wait(timeout=DAGSTER_STOP_TIMEOUT_S + 2)
         except subprocess.TimeoutExpired:
-            process.kill()
+            guard.kill()  # dagster dev gets its SIGTERM from the kernel
+            guard.wait()
         return 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_dev_zksync_os(args: argparse.Namespace) -> int:

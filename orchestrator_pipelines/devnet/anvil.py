@@ -9,7 +9,10 @@ is therefore exercised for real rather than simulated.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +22,14 @@ from typing import IO
 import requests
 
 from orchestrator_pipelines.devnet.ports import free_port
-from orchestrator_pipelines.devnet.tools import find_node_tool
+from orchestrator_pipelines.devnet.children import child_preexec
+from orchestrator_pipelines.devnet.tools import NODE_BIN_DIR, find_node_tool
 from orchestrator_pipelines.errors import OrchestratorError
 
 DEFAULT_CHAIN_ID = 31337
 DEFAULT_HARDFORK = "osaka"
+# What ``node_modules/.bin/anvil`` links to; the platform packages sit beside it.
+NPM_ANVIL_WRAPPER = NODE_BIN_DIR.parent / "@foundry-rs" / "anvil" / "bin.mjs"
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,21 @@ DEPOSITOR_ACCOUNT = DEV_ACCOUNTS[4]
 
 
 def find_anvil() -> Path:
-    """The anvil executable: ``$ORCHESTRATOR_ANVIL_BIN`` or ``node_modules/.bin/anvil``."""
-    return find_node_tool("anvil", "ORCHESTRATOR_ANVIL_BIN")
+    """The anvil executable: ``$ORCHESTRATOR_ANVIL_BIN`` or the one npm installed.
+
+    npm's ``node_modules/.bin/anvil`` is a Node.js wrapper that starts the native
+    binary of the platform package and exits as soon as it forwarded a signal:
+    waiting for it does not wait for anvil's state dump, and killing it (or its
+    parent) leaves anvil running. So the native binary is run when it is there.
+    """
+    wrapper = find_node_tool("anvil", "ORCHESTRATOR_ANVIL_BIN")
+    if wrapper.resolve() == NPM_ANVIL_WRAPPER.resolve():
+        machine = platform.machine().lower()
+        arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(machine, machine)
+        native = NPM_ANVIL_WRAPPER.parent.parent / f"anvil-{sys.platform}-{arch}" / "bin" / "anvil"
+        if native.is_file() and os.access(native, os.X_OK):
+            return native
+    return wrapper
 
 
 class AnvilProcess:
@@ -145,6 +164,8 @@ class AnvilProcess:
             # Its own session: a terminal's Ctrl-C reaches the owner, which then
             # stops anvil in order (after the services that use it).
             start_new_session=True,
+            # A SIGTERM (state dumped) when the owner dies, even by SIGKILL.
+            preexec_fn=child_preexec(),
         )
         try:
             self._wait_ready()
