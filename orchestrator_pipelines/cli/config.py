@@ -3,7 +3,8 @@
 The same loader as the code location (:func:`~orchestrator_pipelines.config.load_settings`),
 so an operator checks an environment file before starting anything: a bad or
 refused variable exits non-zero with the one-line reason. Secrets are shown as
-set or unset with the variable that holds them, never their value.
+set or unset with the variable that holds them, never their value; a URL's
+password (``postgresql://user:password@host/db``) is shown as ``***``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import os
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 
 def register(subparsers: Any) -> None:
@@ -32,13 +34,28 @@ def effective_settings(environ: dict[str, str] | None = None) -> dict[str, dict[
     settings = load_settings(environ)
     sources = setting_sources(environ)
     shown: dict[str, dict[str, Any]] = {
-        name: {"value": getattr(settings, name), "source": sources[name] or "default"}
+        name: {"value": without_password(getattr(settings, name)), "source": sources[name] or "default"}
         for name in type(settings).model_fields
     }
     for name in SECRET_ENV_VARS:
         variable = secret_env_name(name, environ)
         shown[name] = {"value": "set" if environ.get(variable) else "unset", "source": variable, "secret": True}
     return shown
+
+
+def without_password(value: Any) -> Any:
+    """``value`` with the password of a URL in it replaced by ``***`` (the database URLs carry one)."""
+    if not isinstance(value, str) or "://" not in value:
+        return value
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -90,6 +90,9 @@ class DevnetConfig:
     node_options: dict[str, Any] = field(default_factory=dict)
     # A compiled core contract (JSON with abi and bytecode) to deploy instead of the project's own.
     core_contract_artifact: Path | None = None
+    # The key that settles, instead of anvil's well-known one (the secret-leak tests need a value of
+    # their own to search for); made an operator of the core contract and funded at start.
+    settlement_account: DevAccount | None = None
 
 
 class DevnetStack:
@@ -103,7 +106,7 @@ class DevnetStack:
         self.prover: ProverServer | None = None
         self.genesis: GenesisBlock | None = None
         self.contracts: DeployedContracts | None = None
-        self.settlement_account: DevAccount = SETTLEMENT_ACCOUNT
+        self.settlement_account: DevAccount = config.settlement_account or SETTLEMENT_ACCOUNT
         self.fact_registrar_account: DevAccount = FACT_REGISTRAR_ACCOUNT
         self.deployer_account: DevAccount = DEPLOYER_ACCOUNT
         self.l1_bridge_account: DevAccount = L1_BRIDGE_ACCOUNT
@@ -119,6 +122,7 @@ class DevnetStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._start_anvil()
+            self._fund_settlement_account()
             self._start_node()
             self.genesis = self._read_genesis()
             self.contracts = self._reuse_contracts() or self._deploy_contracts()
@@ -167,6 +171,12 @@ class DevnetStack:
             log_file=self.state_dir / "anvil.log",
         )
         self.anvil.start()
+
+    def _fund_settlement_account(self) -> None:
+        """Anvil funds only its own accounts: a settlement key of one's own gets 100 ETH."""
+        if self.config.settlement_account is not None:
+            assert self.anvil is not None
+            self.anvil.rpc("anvil_setBalance", self.settlement_account.address, hex(100 * 10**18))
 
     def _start_node(self) -> None:
         cfg = self.config

@@ -58,7 +58,8 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
     """Devnet with fast blocks, a multi-blob block early, a short proving delay; its env exported.
 
     ``options`` tunes block_time_s, prover_delay_s, large_block_every,
-    withdrawal_every, max_batch_blocks and the node's starknet_version; ``env`` adds variables.
+    withdrawal_every, max_batch_blocks and the node's starknet_version; ``env`` adds variables;
+    ``settlement_account`` and ``prover_api_key`` replace the devnet's public development secrets.
     """
     options = options or {}
     stack = DevnetStack(
@@ -67,6 +68,7 @@ def devnet_with_env(tmp_path: Path, options: Mapping[str, Any] | None = None) ->
             block_time_s=options.get("block_time_s", 1.0),
             prover_delay_s=options.get("prover_delay_s", 1.0),
             persist=False,
+            **{name: options[name] for name in ("settlement_account", "prover_api_key") if name in options},
             node_options={
                 "large_block_every": options.get("large_block_every", 12),
                 "withdrawal_every": options.get("withdrawal_every", 5),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -326,3 +328,31 @@ def test_resources_take_the_settings_values_and_default_to_the_settings_defaults
     assert bare.confirmations == defaults["l1_confirmations"].default == 3
     assert bare.max_fee_bumps == defaults["l1_max_fee_bumps"].default
     assert bare.state_update_max_fee_wei == defaults["l1_state_update_max_fee_wei"].default
+
+
+def test_config_show_prints_no_spelling_of_any_secret(clean_environ, capsys):
+    """Every secret set to a value of its own, and a database URL with a password: neither output holds one."""
+    import secrets
+
+    from orchestrator_pipelines.cli import main
+    from orchestrator_pipelines.config import SECRET_ENV_VARS
+    from tests.production.secret_scan import SecretScan
+
+    known = {name: "0x" + secrets.token_hex(32) for name in SECRET_ENV_VARS}
+    for name, value in known.items():
+        clean_environ.setenv(SECRET_ENV_VARS[name][0], value)
+    password = f"pw-{secrets.token_hex(8)}/+="
+    known["prover API database password"] = password
+    clean_environ.setenv(
+        "ORCHESTRATOR_PROVER_API_DATABASE_URL", f"postgresql://prover:{quote(password, safe='')}@db.internal:5432/prover"
+    )
+    scan = SecretScan(known)
+    assert main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    scan.text("config show --json", out)
+    shown = json.loads(out)["settings"]
+    assert all(shown[name]["value"] == "set" for name in SECRET_ENV_VARS)
+    assert shown["prover_api_database_url"]["value"] == "postgresql://prover:***@db.internal:5432/prover"
+    assert main(["config", "show"]) == 0
+    scan.text("config show", capsys.readouterr().out)
+    assert not scan.leaks, "; ".join(scan.leaks)

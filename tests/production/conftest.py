@@ -7,7 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 
 import boto3
 import pytest
@@ -96,9 +96,8 @@ def pg_user() -> str:
     pytest.fail(message)
 
 
-@pytest.fixture
-def fresh_pg_database(pg_user: str) -> Iterator[str]:
-    """A newly created, empty database (dropped afterwards); yields its name."""
+@contextmanager
+def _fresh_database(pg_user: str) -> Iterator[str]:
     name = f"orch_test_{uuid.uuid4().hex[:12]}"
     admin = _connect(pg_user, PG_MAINTENANCE_DB)
     admin.autocommit = True
@@ -117,12 +116,31 @@ def fresh_pg_database(pg_user: str) -> Iterator[str]:
         admin.close()
 
 
-@pytest.fixture
-def pg_env(monkeypatch: pytest.MonkeyPatch, pg_user: str, fresh_pg_database: str) -> str:
-    """DAGSTER_PG_* pointing at a fresh database, as the deploy/ files expect."""
+def _set_pg_env(monkeypatch: pytest.MonkeyPatch, pg_user: str, database: str) -> None:
     monkeypatch.setenv("DAGSTER_PG_HOST", PG_HOST)
     monkeypatch.setenv("DAGSTER_PG_PORT", str(PG_PORT))
     monkeypatch.setenv("DAGSTER_PG_USER", pg_user)
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", os.environ.get("ORCHESTRATOR_TEST_PG_PASSWORD", ""))
-    monkeypatch.setenv("DAGSTER_PG_DB", fresh_pg_database)
+    monkeypatch.setenv("DAGSTER_PG_DB", database)
+
+
+@pytest.fixture
+def fresh_pg_database(pg_user: str) -> Iterator[str]:
+    """A newly created, empty database (dropped afterwards); yields its name."""
+    with _fresh_database(pg_user) as name:
+        yield name
+
+
+@pytest.fixture
+def pg_env(monkeypatch: pytest.MonkeyPatch, pg_user: str, fresh_pg_database: str) -> str:
+    """DAGSTER_PG_* pointing at a fresh database, as the deploy/ files expect."""
+    _set_pg_env(monkeypatch, pg_user, fresh_pg_database)
     return fresh_pg_database
+
+
+@pytest.fixture(scope="module")
+def module_pg_env(pg_user: str) -> Iterator[str]:
+    """``pg_env`` for a module whose tests share one pipeline run: one fresh database, set for the module."""
+    with _fresh_database(pg_user) as name, pytest.MonkeyPatch.context() as monkeypatch:
+        _set_pg_env(monkeypatch, pg_user, name)
+        yield name

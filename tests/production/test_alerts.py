@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -20,6 +18,7 @@ from orchestrator_pipelines.clients.alerts import (
     SnsAlertSink,
 )
 from orchestrator_pipelines.errors import TransientError
+from tests.production.slack_webhook import SlackWebhook
 
 ALERT = Alert(
     title="Batch 000042 failed at proof",
@@ -29,41 +28,9 @@ ALERT = Alert(
 )
 
 
-class _Webhook:
-    """A tiny HTTP server recording POSTed JSON bodies; answers with a chosen status."""
-
-    def __init__(self, status: int = 200):
-        self.status = status
-        self.bodies: list[dict] = []
-        webhook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                length = int(self.headers.get("Content-Length", "0"))
-                webhook.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(webhook.status)
-                self.end_headers()
-                self.wfile.write(b"ok" if webhook.status == 200 else b"invalid_token")
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/XXX"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "_Webhook":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def webhook() -> Iterator[_Webhook]:
-    with _Webhook() as hook:
+def webhook() -> Iterator[SlackWebhook]:
+    with SlackWebhook() as hook:
         yield hook
 
 
@@ -105,7 +72,7 @@ def test_sns_subject_is_cut_to_the_sns_limit(aws_client) -> None:
     assert subject.startswith("[WARNING] state_update stuck: xxx")
 
 
-def test_slack_webhook_receives_text_and_fields(webhook: _Webhook) -> None:
+def test_slack_webhook_receives_text_and_fields(webhook: SlackWebhook) -> None:
     SlackWebhookAlertSink(webhook.url, timeout_s=5).send(ALERT)
     assert len(webhook.bodies) == 1
     body = webhook.bodies[0]
@@ -116,7 +83,7 @@ def test_slack_webhook_receives_text_and_fields(webhook: _Webhook) -> None:
     assert len(field_texts) == 3
 
 
-def test_slack_fields_are_split_into_sections_of_ten(webhook: _Webhook) -> None:
+def test_slack_fields_are_split_into_sections_of_ten(webhook: SlackWebhook) -> None:
     alert = Alert("many", "fields", "info", {f"k{i}": i for i in range(23)})
     SlackWebhookAlertSink(webhook.url).send(alert)
     sections = webhook.bodies[0]["blocks"][1:]
@@ -124,10 +91,10 @@ def test_slack_fields_are_split_into_sections_of_ten(webhook: _Webhook) -> None:
 
 
 def test_slack_refusal_and_outage_raise_distinct_errors() -> None:
-    with _Webhook(status=403) as refused:
+    with SlackWebhook(status=403) as refused:
         with pytest.raises(RuntimeError, match="HTTP 403 invalid_token"):
             SlackWebhookAlertSink(refused.url).send(ALERT)
-    with _Webhook(status=503) as down:
+    with SlackWebhook(status=503) as down:
         with pytest.raises(TransientError, match="HTTP 503"):
             SlackWebhookAlertSink(down.url).send(ALERT)
 
@@ -142,7 +109,7 @@ def test_log_sink_logs_at_severity_level(caplog: pytest.LogCaptureFixture) -> No
 
 
 def test_fan_out_keeps_sending_after_a_broken_sink(
-    aws_client, webhook: _Webhook, caplog: pytest.LogCaptureFixture
+    aws_client, webhook: SlackWebhook, caplog: pytest.LogCaptureFixture
 ) -> None:
     sns, sqs, topic_arn, queue_url = _sns_topic_with_queue(aws_client)
     broken_slack = SlackWebhookAlertSink("http://127.0.0.1:9/unreachable", timeout_s=2)
