@@ -122,7 +122,6 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
             fact_check=AGGREGATOR_FACT_CHECK, opens_check=SEGMENT_OPENS_CHECK, max_attempts=policy.max_settle_attempts
         )
         result: RunRequest | SkipReason = SkipReason("nothing to settle")
-        held = None
         for _ in range(policy.settle_skip_ahead_per_tick):
             key = aggregator_key(index)
             view = _observe(context, store, key, chain.block_number, rules, resettle=lost is not None and lost.key == key)
@@ -131,9 +130,9 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
                 index += 1
                 continue
             if isinstance(decision, Request):
+                cursor.pop("held_alerted", None)  # the hold (if any) lifted: a new one is news
                 result = RunRequest(run_key=fresh_run_key(context, f"settle-agg-{key}", _runs(context, key)), partition_key=key)
             elif isinstance(decision, Hold):
-                held = decision
                 if decision.alert:
                     alerts.sink(context.log).send(hold_alert(decision, rules.what, chain.block_number))
                     cursor["held_alerted"] = decision.alert_id
@@ -148,8 +147,6 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
             else:
                 result = SkipReason(decision.reason)
             break
-        if held is None:
-            cursor.pop("held_alerted", None)
         cursor["next"] = index
 
         retire, cursor["retired"] = _retirable(

@@ -123,7 +123,6 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
             fact_check=FACT_CHECK, blobs_check=BLOBS_MATCH_CHECK, max_attempts=policy.max_settle_attempts
         )
         result = SkipReason("nothing to settle")
-        held = None
         for _ in range(policy.settle_skip_ahead_per_tick):
             key = batch_partition_key(index)
             view = _observe(context, store, key, chain.block_number, rules, resettle=lost is not None and lost.key == key)
@@ -132,9 +131,9 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
                 index += 1
                 continue
             if isinstance(decision, Request):
+                cursor.pop("held_alerted", None)  # the hold (if any) lifted: a new one is news
                 result = RunRequest(run_key=fresh_run_key(context, f"settle-{key}", _runs(context, key)), partition_key=key)
             elif isinstance(decision, Hold):
-                held = decision
                 if decision.alert:
                     alerts.sink(context.log).send(hold_alert(decision, rules.what, chain.block_number))
                     cursor["held_alerted"] = decision.alert_id
@@ -149,8 +148,6 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
             else:
                 result = SkipReason(decision.reason)
             break
-        if held is None:
-            cursor.pop("held_alerted", None)
 
         cursor["next"] = index
         if (
