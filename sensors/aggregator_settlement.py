@@ -4,7 +4,9 @@ The same rules as the direct pipeline's settlement sensor, over aggregator
 batches: read the core contract's ``stateBlockNumber``; request batch n only
 when the chain is exactly at the block before it (or already covers it, so the
 run records it without sending), its aggregation is recorded (aggregator
-proof, blobs) and no settle run for it is in flight; a failed settle run is
+proof, blobs) with their checks passed for the batch (the aggregator fact
+valid on L1, the blobs opening at x_0; a failed one holds the batch with one
+alert until a newer evaluation passes) and no settle run for it is in flight; a failed settle run is
 requested again up to ``max_settle_attempts``, then an alert waits for an
 operator. Recorded settlements are re-checked against L1 until final, and one
 a reorganisation took back is settled again, as in the direct pipeline
@@ -40,14 +42,15 @@ from orchestrator_pipelines.aggregation_jobs import settle_aggregator_batch_job
 from orchestrator_pipelines.aggregation_partitions import AGGREGATOR_BATCHES, aggregator_batches_partitions, aggregator_key
 from orchestrator_pipelines.partitions import batch_index
 from orchestrator_pipelines.assets.aggregation_common import MANIFEST, aggregator_artifact
-from orchestrator_pipelines.clients.alerts import Alert
-from orchestrator_pipelines.partitions import is_materialized
+from orchestrator_pipelines.assets.aggregator_batch import AGGREGATOR_FACT_CHECK, SEGMENT_OPENS_CHECK
+from orchestrator_pipelines.settlement_gating import BatchView, Hold, Request, Settled, Stop, aggregated_rules, decide
 from resources.alerts import AlertsResource
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
 from sensors.settlement import IN_FLIGHT
+from sensors.settlement_gates import check_outcomes, hold_alert, materialized, stop_alert
 from sensors.settlement_watch import fresh_run_key, watch_recorded_settlements
 
 RETIRE_PER_TICK = 200
@@ -64,6 +67,26 @@ def settled_at(instance, key: str) -> float | None:
         AssetRecordsFilter(asset_key=AssetKey("aggregator_state_update"), asset_partitions=[key]), limit=1
     ).records
     return records[0].timestamp if records else None
+
+
+def _observe(context, store, key: str, chain_block: int, rules, *, resettle: bool) -> BatchView:
+    """Gather what :func:`decide` needs about aggregator batch ``key``: none of it before the batch is closed."""
+    manifest_key = aggregator_artifact(key, MANIFEST)
+    if not store.exists(manifest_key):
+        return BatchView(key, chain_block)
+    manifest = AggregatorBatchManifest.from_json(store.get_bytes(manifest_key))
+    instance = context.instance
+    return BatchView(
+        key,
+        chain_block,
+        first_block=manifest.first_block,
+        last_block=manifest.last_block,
+        materialized=materialized(instance, (rules.state_asset, *rules.required), key),
+        checks=check_outcomes(instance, rules, key),
+        resettle=resettle,
+        in_flight=_runs(context, key, IN_FLIGHT),
+        failed_attempts=_runs(context, key, [DagsterRunStatus.FAILURE]),
+    )
 
 
 def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus):
@@ -95,46 +118,34 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         if lost is not None:
             index = min(index, batch_index(lost.key))
 
+        rules = aggregated_rules(
+            fact_check=AGGREGATOR_FACT_CHECK, opens_check=SEGMENT_OPENS_CHECK, max_attempts=policy.max_settle_attempts
+        )
         result: RunRequest | SkipReason = SkipReason("nothing to settle")
         for _ in range(policy.settle_skip_ahead_per_tick):
             key = aggregator_key(index)
-            manifest_key = aggregator_artifact(key, MANIFEST)
-            if not store.exists(manifest_key):
-                result = SkipReason(f"aggregator batch {key} is not closed yet (L1 at block {chain.block_number})")
-                break
-            manifest = AggregatorBatchManifest.from_json(store.get_bytes(manifest_key))
-            resettle = lost is not None and lost.key == key
-            if (
-                not resettle
-                and chain.block_number >= manifest.last_block
-                and is_materialized(instance, "aggregator_state_update", key)
-            ):
+            view = _observe(context, store, key, chain.block_number, rules, resettle=lost is not None and lost.key == key)
+            decision = decide(view, rules, alerted_hold=cursor.get("held_alerted"), alerted_stop=cursor.get("alerted"))
+            if isinstance(decision, Settled):
                 index += 1
                 continue
-            if _runs(context, key, IN_FLIGHT):
-                result = SkipReason(f"aggregator batch {key} settlement in flight")
-                break
-            if chain.block_number < manifest.first_block - 1:
-                result = SkipReason(f"aggregator batch {key} waits for L1 to reach block {manifest.first_block - 1}")
-                break
-            missing = [a for a in ("aggregator_proof", "aggregator_da_blob") if not is_materialized(instance, a, key)]
-            if missing:
-                result = SkipReason(f"aggregator batch {key} waits for {', '.join(missing)}")
-                break
-            failed = _runs(context, key, [DagsterRunStatus.FAILURE])
-            if failed >= policy.max_settle_attempts:
-                if cursor.get("alerted") != key:
-                    alerts.sink(context.log).send(Alert(
-                        title=f"Settlement stopped at aggregator batch {key}",
-                        text=f"{failed} settle runs failed for blocks {manifest.first_block}..{manifest.last_block}; "
-                        "fix the cause and re-execute the run from the UI",
-                        severity="critical",
-                        fields={"aggregator_batch": key, "l1_block": chain.block_number},
-                    ))
+            if isinstance(decision, Request):
+                cursor.pop("held_alerted", None)  # the hold (if any) lifted: a new one is news
+                result = RunRequest(run_key=fresh_run_key(context, f"settle-agg-{key}", _runs(context, key)), partition_key=key)
+            elif isinstance(decision, Hold):
+                if decision.alert:
+                    alerts.sink(context.log).send(hold_alert(decision, rules.what, chain.block_number))
+                    cursor["held_alerted"] = decision.alert_id
+                result = SkipReason(decision.reason)
+            elif isinstance(decision, Stop):
+                if decision.alert:
+                    alerts.sink(context.log).send(
+                        stop_alert(decision, rules.what, view.first_block, view.last_block, chain.block_number)
+                    )
                     cursor["alerted"] = key
-                result = SkipReason(f"aggregator batch {key}: {failed} failed settle runs, waiting for an operator")
-                break
-            result = RunRequest(run_key=fresh_run_key(context, f"settle-agg-{key}", _runs(context, key)), partition_key=key)
+                result = SkipReason(decision.reason)
+            else:
+                result = SkipReason(decision.reason)
             break
         cursor["next"] = index
 

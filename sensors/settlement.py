@@ -4,9 +4,13 @@ Per tick: read the core contract's ``stateBlockNumber``; skip past batches it
 already covers and whose ``state_update`` is recorded; for the next batch,
 request a run only when the chain is exactly at the block before it (or
 already covers it, so the run records it without sending), its proof and blobs
-are materialized, and no settle run for it is in flight. A failed settle run is
-requested again (new run key) up to ``max_settle_attempts``; after that the
-sensor alerts and waits for an operator.
+are materialized, their checks passed for the batch (the proof's fact valid on
+L1, the blobs opening to the OS output), and no settle run for it is in
+flight. A failed settle run is requested again (new run key) up to
+``max_settle_attempts``; after that the sensor alerts and waits for an
+operator. The sensor only gathers this state: the decision, and why, is
+:func:`orchestrator_pipelines.settlement_gating.decide`. A failed check holds
+the batch with its reason and one alert, until a newer evaluation passes.
 
 Settled is not final: every tick the recorded settlements not yet final are
 re-checked against L1 (:mod:`sensors.settlement_watch`). When a reorganisation
@@ -34,16 +38,20 @@ from dagster import (
 )
 
 from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
+from orchestrator_pipelines.assets.da_blob import BLOBS_MATCH_CHECK
+from orchestrator_pipelines.assets.proof import FACT_CHECK
 from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.jobs import settle_batch_job
-from orchestrator_pipelines.partitions import batch_index, batch_partition_key, is_materialized
+from orchestrator_pipelines.partitions import batch_index, batch_partition_key
+from orchestrator_pipelines.settlement_gating import BatchView, Hold, Request, Settled, Stop, decide, direct_rules
 from resources.alerts import AlertsResource
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
+from sensors.settlement_gates import check_outcomes, hold_alert, materialized, stop_alert
 from sensors.settlement_watch import fresh_run_key, watch_recorded_settlements
 
 IN_FLIGHT = [
@@ -57,6 +65,25 @@ IN_FLIGHT = [
 def _runs(context: SensorEvaluationContext, key: str, statuses=None) -> int:
     return context.instance.get_runs_count(
         RunsFilter(job_name=settle_batch_job.name, tags={"dagster/partition": key}, statuses=statuses or [])
+    )
+
+
+def _observe(context, store, key: str, chain_block: int, rules, *, resettle: bool) -> BatchView:
+    """Gather what :func:`decide` needs about batch ``key``: a few indexed lookups, none before the batch is closed."""
+    instance = context.instance
+    if not store.exists(batch_key(key, MANIFEST)) or not instance.has_dynamic_partition("batches", key):
+        return BatchView(key, chain_block)
+    manifest = load_manifest(store, key)
+    return BatchView(
+        key,
+        chain_block,
+        first_block=manifest.first_block,
+        last_block=manifest.last_block,
+        materialized=materialized(instance, (rules.state_asset, *rules.required), key),
+        checks=check_outcomes(instance, rules, key),
+        resettle=resettle,
+        in_flight=_runs(context, key, IN_FLIGHT),
+        failed_attempts=_runs(context, key, [DagsterRunStatus.FAILURE]),
     )
 
 
@@ -92,41 +119,34 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
         if lost is not None:
             index = min(index, batch_index(lost.key))
 
+        rules = direct_rules(
+            fact_check=FACT_CHECK, blobs_check=BLOBS_MATCH_CHECK, max_attempts=policy.max_settle_attempts
+        )
         result = SkipReason("nothing to settle")
         for _ in range(policy.settle_skip_ahead_per_tick):
             key = batch_partition_key(index)
-            if not store.exists(batch_key(key, MANIFEST)) or not instance.has_dynamic_partition("batches", key):
-                result = SkipReason(f"batch {key} is not closed yet (L1 at block {chain.block_number})")
-                break
-            manifest = load_manifest(store, key)
-            resettle = lost is not None and lost.key == key
-            if not resettle and chain.block_number >= manifest.last_block and is_materialized(instance, "state_update", key):
+            view = _observe(context, store, key, chain.block_number, rules, resettle=lost is not None and lost.key == key)
+            decision = decide(view, rules, alerted_hold=cursor.get("held_alerted"), alerted_stop=cursor.get("alerted"))
+            if isinstance(decision, Settled):
                 index += 1
                 continue
-            if _runs(context, key, IN_FLIGHT):
-                result = SkipReason(f"batch {key} settlement in flight")
-                break
-            if chain.block_number < manifest.first_block - 1:
-                result = SkipReason(f"batch {key} waits for L1 to reach block {manifest.first_block - 1}")
-                break
-            missing = [a for a in ("proof", "da_blob") if not is_materialized(instance, a, key)]
-            if missing:
-                result = SkipReason(f"batch {key} waits for {', '.join(missing)}")
-                break
-            failed = _runs(context, key, [DagsterRunStatus.FAILURE])
-            if failed >= policy.max_settle_attempts:
-                if cursor.get("alerted") != key:
-                    alerts.sink(context.log).send(Alert(
-                        title=f"Settlement stopped at batch {key}",
-                        text=f"{failed} settle runs failed for blocks {manifest.first_block}..{manifest.last_block}; "
-                        "fix the cause and re-execute the run from the UI",
-                        severity="critical",
-                        fields={"batch": key, "l1_block": chain.block_number},
-                    ))
+            if isinstance(decision, Request):
+                cursor.pop("held_alerted", None)  # the hold (if any) lifted: a new one is news
+                result = RunRequest(run_key=fresh_run_key(context, f"settle-{key}", _runs(context, key)), partition_key=key)
+            elif isinstance(decision, Hold):
+                if decision.alert:
+                    alerts.sink(context.log).send(hold_alert(decision, rules.what, chain.block_number))
+                    cursor["held_alerted"] = decision.alert_id
+                result = SkipReason(decision.reason)
+            elif isinstance(decision, Stop):
+                if decision.alert:
+                    alerts.sink(context.log).send(
+                        stop_alert(decision, rules.what, view.first_block, view.last_block, chain.block_number)
+                    )
                     cursor["alerted"] = key
-                result = SkipReason(f"batch {key}: {failed} failed settle runs, waiting for an operator")
-                break
-            result = RunRequest(run_key=fresh_run_key(context, f"settle-{key}", _runs(context, key)), partition_key=key)
+                result = SkipReason(decision.reason)
+            else:
+                result = SkipReason(decision.reason)
             break
 
         cursor["next"] = index

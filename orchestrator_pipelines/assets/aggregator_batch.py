@@ -192,12 +192,15 @@ def aggregator_batch(context: AssetExecutionContext, prover: ProverResource, art
     retry_policy=TRANSIENT_RETRY,
     kinds={"atlantic"},
     check_specs=[
+        # Not blocking: settlement runs in another run, which blocking would not stop; the aggregator
+        # settlement sensor holds the batch while this check failed for it (settlement_gating), and the
+        # blobs, which do not depend on the fact, are still built in this run.
         AssetCheckSpec(
             AGGREGATOR_FACT_CHECK,
             asset="aggregator_proof",
-            blocking=True,
+            partitions_def=aggregator_batches_partitions,
             description="The aggregator fact is valid in the settlement layer's fact registry, so "
-            "updateStateKzgDA (checked under aggregatorProgramHash) will accept it.",
+            "updateStateKzgDA (checked under aggregatorProgramHash) will accept it; settlement waits for it.",
         )
     ],
     description="The aggregation is DONE: the aggregator PIE and DA segment the prover handed back, the "
@@ -288,6 +291,7 @@ def _aggregated_output(store, key: str) -> list[int]:
             SEGMENT_OPENS_CHECK,
             asset="aggregator_da_blob",
             blocking=True,
+            partitions_def=aggregator_batches_partitions,  # read per batch by the aggregator settlement sensor
             description="The blobs built from the prover's DA segment have the aggregated output's commitments, "
             "x_0 and y values; anything else would revert updateStateKzgDA.",
         ),

@@ -53,12 +53,15 @@ BLOBS_MATCH_CHECK = "blob_evaluations_match_os_output"
     retry_policy=TRANSIENT_RETRY,
     kinds={"ethereum"},
     check_specs=[
+        # Not blocking: the proof does not depend on the blobs, so proving goes on, and settlement (another
+        # run, which blocking would not stop) is held by the settlement sensor while this check failed for
+        # the batch (orchestrator_pipelines.settlement_gating); re-running da_blob with a fix resumes it.
         AssetCheckSpec(
             BLOBS_MATCH_CHECK,
             asset="da_blob",
-            blocking=True,
+            partitions_def=batches_partitions,
             description="Each blob's KZG commitment and p(x_0) equal what the OS output commits to; "
-            "a mismatch would revert updateStateKzgDA on L1.",
+            "a mismatch would revert updateStateKzgDA on L1, so settlement of the batch waits for it.",
         )
     ],
     description="The batch's DA felts as EIP-4844 blobs (evaluation form), their KZG commitments, versioned "

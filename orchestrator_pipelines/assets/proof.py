@@ -109,11 +109,16 @@ def proof_request(
     retry_policy=TRANSIENT_RETRY,
     kinds={"atlantic"},
     check_specs=[
+        # Not blocking: blocking stops only later steps of the same run, and settlement runs in another
+        # run. The settlement sensor reads this check's latest evaluation for the batch and holds the batch
+        # while it failed (orchestrator_pipelines.settlement_gating); the partitions make that evaluation
+        # findable per batch. A proof whose fact is not on L1 is still recorded: a re-run passes once it is.
         AssetCheckSpec(
             FACT_CHECK,
             asset="proof",
-            blocking=True,
-            description="The fact is valid in the settlement layer's fact registry, so updateStateKzgDA will accept it.",
+            partitions_def=batches_partitions,
+            description="The fact is valid in the settlement layer's fact registry, so updateStateKzgDA will accept it; "
+            "settlement of the batch waits for it.",
         )
     ],
     description="The verified proof: the prover's query is DONE, the fact valid on L1, and the proof "

@@ -38,8 +38,10 @@ SHARP gateway (``/add_job``, ``/add_applicative_job``, ``/get_status``,
 same store and life cycle, keyed by the client's ``cairo_job_key``. Serve it
 over mutual TLS with ``ProverConfig.tls`` (:class:`TlsConfig`).
 
-Devnet controls: ``POST /_devnet/fail-next?count=N`` (API key required) makes the
-next N submitted queries end FAILED.
+Devnet controls (API key required): ``POST /_devnet/fail-next?count=N`` makes the
+next N submitted queries end FAILED; ``POST /_devnet/unregistered-next?count=N``
+makes the next N submitted on-chain queries end DONE without registering their
+fact on L1, as a misbehaving prover would.
 """
 
 from __future__ import annotations
@@ -204,6 +206,13 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 raise ApiError(400, "count must be an integer") from None
             return self._send(200, {"failNext": self.service.fail_next(count)})
+        if method == "POST" and path == "/_devnet/unregistered-next":
+            self._require_key(query)
+            try:
+                count = int(query.get("count", "1"))
+            except ValueError:
+                raise ApiError(400, "count must be an integer") from None
+            return self._send(200, {"unregisteredNext": self.service.unregistered_next(count)})
         if method == "POST" and path in ("/add_job", "/add_applicative_job"):
             return self._sharp_add(query, applicative=path == "/add_applicative_job")
         if method == "GET" and path == "/get_status":

@@ -128,6 +128,7 @@ class _Query:
     children: tuple[str, ...] = ()  # SHARP applicative job: the children's keys
     aggregation: DevnetAggregation | None = None  # a bucket's aggregation query
     fact_override: bytes | None = None
+    unregistered: bool = False  # a lying prover: DONE without registering the fact (/_devnet/unregistered-next)
 
 
 @dataclass
@@ -171,6 +172,7 @@ class ProverService:
         self._buckets: dict[str, _Bucket] = {}
         self._rng = random.Random(config.seed)
         self._fail_next = 0
+        self._unregistered_next = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -268,7 +270,7 @@ class ProverService:
             with self._lock:
                 query.step = "PROOF_VERIFICATION"
             try:
-                tx = self._register(self._fact(query))
+                tx = None if query.unregistered else self._register(self._fact(query))
             except Exception as exc:  # any failure of the L1 call is the query's failure reason
                 reason = f"fact registration on L1 failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
         with self._lock:
@@ -312,6 +314,26 @@ class ProverService:
             self._fail_next += count
             return self._fail_next
 
+    def unregistered_next(self, count: int) -> int:
+        """The next ``count`` submitted on-chain queries end DONE without their fact registered on L1.
+
+        Why: a real prover can report DONE while its fact never reached the
+        registry (a failed or dropped registration transaction, a verifier on
+        another chain); the orchestrator must not settle on its word alone.
+        """
+        if count < 0:
+            raise ApiError(400, "count must be >= 0")
+        with self._lock:
+            self._unregistered_next += count
+            return self._unregistered_next
+
+    def _take_unregistered(self) -> bool:
+        """Whether this submission is one of the lies asked for (called with the lock held)."""
+        if self._unregistered_next > 0:
+            self._unregistered_next -= 1
+            return True
+        return False
+
     def _doom(self) -> str | None:
         """Decide at submission whether this query will fail (called with the lock held)."""
         if self._fail_next > 0:
@@ -353,6 +375,7 @@ class ProverService:
                 id=qid, dedup_id=dedup_id, api=api, created=time.time(), form=dict(form),
                 pie_path=pie_path, pie=None, pie_error=None, doomed_reason=self._doom(),
                 bucket_id=bucket_id, bucket_index=bucket_index, children=tuple(children),
+                unregistered=bucket_id is None and self._take_unregistered(),
             )
             self._queries[qid] = query
             if dedup_id:
