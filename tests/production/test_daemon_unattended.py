@@ -201,8 +201,8 @@ def test_daemon_settles_batches_unattended_on_postgres(tmp_path: Path, pg_env: s
 
 # The aggregated pipeline (Starknet 0.14): its own sensors, n + 4 runs per aggregator batch of n SNOS batches.
 AGGREGATED_TARGET = 3
-# A deadline, not the expected time: 3 aggregator batches of 2 SNOS batches are ~20 runs (one more bucket for
-# the failed child), each a new process, so a loaded machine stretches it a lot.
+# A deadline, not the expected time (~2.5 min on a busy 2-core machine): 3 aggregator batches of 2 SNOS batches
+# are ~20 runs (more for the failed child's bucket), each a new process, so a loaded machine stretches it a lot.
 AGGREGATED_DEADLINE_S = 900
 AGGREGATED_SENSORS = {"aggregator_batching_sensor", "aggregation_sensor", "aggregator_settlement_sensor"}
 
