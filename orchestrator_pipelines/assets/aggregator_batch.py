@@ -433,6 +433,8 @@ def aggregator_state_update(
         "l1_state_block_number": after.block_number,
         "l1_state_root": hex32(after.root),
         "block_to_settled_s": round(time.time() - manifest.last_block_timestamp, 3),
+        "messages_to_l1": len(output.messages_to_l1),
+        "messages_to_l2": len(output.messages_to_l2),
         "duration_s": watch.seconds,
     }
     if receipt is not None:

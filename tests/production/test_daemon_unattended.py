@@ -23,11 +23,21 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 from dagster._core.storage.tags import SENSOR_NAME_TAG
 
+from orchestrator_pipelines.aggregation_jobs import settle_aggregator_batch_job
+from orchestrator_pipelines.aggregation_partitions import aggregator_key
+from orchestrator_pipelines.assets.aggregation_common import load_aggregator_manifest
 from orchestrator_pipelines.assets.common import load_manifest
 from orchestrator_pipelines.clients.artifacts import LocalArtifactStore
 from orchestrator_pipelines.jobs import SETTLEMENT_TAG
 from orchestrator_pipelines.partitions import batch_partition_key, is_materialized
-from tests.pipeline.e2e_helpers import ASSETS, devnet_with_env, settlement_client
+from tests.pipeline.aggregated_e2e import (
+    AGGREGATED_DEVNET,
+    check_aggregated_settlement,
+    check_bridge_traffic_settled,
+    fail_next_child_proof,
+    send_bridge_traffic,
+)
+from tests.pipeline.e2e_helpers import ASSETS, devnet_with_env, latest_metadata, settlement_client
 from tests.production.postgres_instance import render_postgres_home
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -180,6 +190,108 @@ def test_daemon_settles_batches_unattended_on_postgres(tmp_path: Path, pg_env: s
             assert manifests[0].first_block == 1
             for previous, current in zip(manifests, manifests[1:]):
                 assert current.first_block == previous.last_block + 1
+        except BaseException:
+            print(f"--- dagster-daemon output (last lines of {log_path}) ---\n{tail(log_path)}")
+            raise
+        finally:
+            stopping = time.monotonic()
+            code = stop_daemon(daemon)
+            print(f"dagster-daemon stopped with exit code {code} in {time.monotonic() - stopping:.1f} s")
+
+
+# The aggregated pipeline (Starknet 0.14): its own sensors, n + 4 runs per aggregator batch of n SNOS batches.
+AGGREGATED_TARGET = 3
+# A deadline, not the expected time (~2.5 min on a busy 2-core machine): 3 aggregator batches of 2 SNOS batches
+# are ~20 runs (more for the failed child's bucket), each a new process, so a loaded machine stretches it a lot.
+AGGREGATED_DEADLINE_S = 900
+AGGREGATED_SENSORS = {"aggregator_batching_sensor", "aggregation_sensor", "aggregator_settlement_sensor"}
+
+
+def settled_aggregator_keys(instance: DagsterInstance, upto: int = 50) -> list[str]:
+    keys = []
+    for index in range(upto):
+        key = aggregator_key(index)
+        if not is_materialized(instance, "aggregator_state_update", key):
+            break
+        keys.append(key)
+    return keys
+
+
+def wait_for_settled_aggregator_batches(instance: DagsterInstance, daemon: subprocess.Popen, store, settlement) -> list[str]:
+    """Poll until AGGREGATED_TARGET aggregator batches are settled: recorded, L1 at their last block, runs ended."""
+    deadline = time.monotonic() + AGGREGATED_DEADLINE_S
+    while True:
+        assert daemon.poll() is None, f"dagster-daemon exited with {daemon.returncode}"
+        failures = failed_runs(instance)
+        assert not failures, f"runs failed: {failures}"
+        keys = settled_aggregator_keys(instance)
+        chain_block = settlement.state().block_number
+        if len(keys) >= AGGREGATED_TARGET:
+            runs = instance.get_runs(
+                RunsFilter(job_name="settle_aggregator_batch", tags={"dagster/partition": keys[:AGGREGATED_TARGET]})
+            )
+            last_block = load_aggregator_manifest(store, keys[AGGREGATED_TARGET - 1]).last_block
+            if chain_block >= last_block and runs and all(run.is_finished for run in runs):
+                return keys
+        assert time.monotonic() < deadline, (
+            f"{len(keys)} aggregator batches settled after {AGGREGATED_DEADLINE_S} s (L1 at block {chain_block})"
+        )
+        time.sleep(1.0)
+
+
+def test_daemon_settles_aggregator_batches_unattended_on_postgres(tmp_path: Path, pg_env: str):
+    """The aggregated devnet (Starknet 0.14.1) under the daemon: its three sensors alone settle >= 3 aggregator
+    batches of >= 2 SNOS batches, recover a failed child proof and carry a deposit and a withdrawal through, with
+    exactly one ``LogStateUpdate`` on L1 per aggregator batch."""
+    home = render_postgres_home(tmp_path / "dagster_home")
+    log_path = tmp_path / "daemon.log"
+    with devnet_with_env(tmp_path, AGGREGATED_DEVNET) as (stack, env), DagsterInstance.from_config(str(home)) as instance:
+        assert env["ORCHESTRATOR_AGGREGATION"] == "on"
+        store = LocalArtifactStore(env["ORCHESTRATOR_ARTIFACTS_DIR"])
+        settlement = settlement_client(env)
+        fail_next_child_proof(stack, env)
+        traffic = send_bridge_traffic(stack, env)
+        # At most AGGREGATED_TARGET aggregator batches open before the first settles: on two cores, a longer
+        # backlog of SNOS runs would starve the settling ones.
+        daemon_env = {
+            **os.environ, "DAGSTER_HOME": str(home), "ORCHESTRATOR_MAX_UNSETTLED_BATCHES": str(AGGREGATED_TARGET - 1),
+        }
+        started = time.monotonic()
+        daemon = start_daemon(tmp_path, daemon_env, log_path)
+        try:
+            keys = wait_for_settled_aggregator_batches(instance, daemon, store, settlement)
+            print(f"{len(keys)} aggregator batches settled by the daemon in {time.monotonic() - started:.1f} s")
+            print(describe_launch_latency(instance.get_run_records()))
+
+            # Every run was requested by the aggregated pipeline's sensors, none by hand.
+            sensors = {run.tags.get(SENSOR_NAME_TAG) for run in instance.get_runs()}
+            assert sensors == AGGREGATED_SENSORS, f"runs launched by {sensors}"
+
+            # Settle runs carry the concurrency tag, and the limit of 1 held: no two overlapped.
+            settle_records = instance.get_run_records(RunsFilter(job_name=settle_aggregator_batch_job.name))
+            assert all(record.dagster_run.tags.get(SETTLEMENT_TAG) == "l1" for record in settle_records)
+            spans = sorted(
+                (record.start_time, record.end_time or float("inf"), record.dagster_run.run_id)
+                for record in settle_records if record.start_time is not None
+            )
+            for (_, end, run_id), (start, _, next_id) in zip(spans, spans[1:]):
+                assert end <= start, f"settle runs {run_id} and {next_id} overlapped"
+
+            outcome = check_aggregated_settlement(instance, store, env, AGGREGATED_TARGET)
+
+            # One L1 state update per aggregator batch, at its last block, by its recorded transaction (later
+            # batches may keep settling while this reads: only those up to the target's last block are counted).
+            logs = [
+                log for log in settlement.core_contract.events.LogStateUpdate().get_logs(from_block=0)
+                if int(log["args"]["blockNumber"]) <= outcome.manifests[-1].last_block
+            ]
+            assert [int(log["args"]["blockNumber"]) for log in logs] == [m.last_block for m in outcome.manifests]
+            assert [log["transactionHash"].to_0x_hex() for log in logs] == [
+                latest_metadata(instance, "aggregator_state_update", key)["tx_hash"] for key in outcome.keys
+            ]
+
+            assert traffic.last_block <= outcome.manifests[-1].last_block
+            check_bridge_traffic_settled(instance, store, stack, env, outcome, traffic)
         except BaseException:
             print(f"--- dagster-daemon output (last lines of {log_path}) ---\n{tail(log_path)}")
             raise
