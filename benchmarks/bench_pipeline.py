@@ -261,11 +261,14 @@ def failed_runs(instance: DagsterInstance) -> list[str]:
     for record in instance.get_run_records(RunsFilter(statuses=[DagsterRunStatus.FAILURE])):
         run = record.dagster_run
         reason = "no step failed (the run itself failed)"
-        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_FAILURE):
-            error = entry.dagster_event.event_specific_data.error
+        for entry in instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE}):
+            data = entry.dagster_event.event_specific_data
+            error = getattr(data, "error", None)
             if error is not None:
                 reason = error.message.strip().splitlines()[0]
                 break
+            if entry.dagster_event.event_type == DagsterEventType.RUN_FAILURE and entry.message:
+                reason = f"run failed: {entry.message.strip().splitlines()[0]}"
         described.append(f"{run.job_name}[{run.tags.get('dagster/partition')}] {run.run_id}: {reason}")
     return described
 

@@ -37,7 +37,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 
-from bench_pipeline import Daemon, adopt_orphans, reap_orphans  # noqa: E402,F401
+from bench_pipeline import Daemon, adopt_orphans, failed_runs, reap_orphans  # noqa: E402,F401
 from dagster import DagsterInstance, RunsFilter  # noqa: E402
 
 from orchestrator_pipelines.cli.dev import prepare_dagster_home  # noqa: E402
@@ -92,6 +92,8 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> dict:
                 daemon.cpu.sample()
                 if time.monotonic() - started > args.timeout:
                     say(daemon.log_tail())
+                    with DagsterInstance.from_config(str(home)) as instance:
+                        say("failed runs: " + ("; ".join(failed_runs(instance)) or "none"))
                     raise TimeoutError(f"only {l1.totals().executed} batches executed in {args.timeout} s")
                 time.sleep(1.0)
             wall = time.monotonic() - started
@@ -117,8 +119,11 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> dict:
                 latencies.append(block_ts - record.last_block_timestamp)
         with DagsterInstance.from_config(str(home)) as instance:
             runs = sum(instance.get_runs_count(RunsFilter(job_name=job.name)) for job in ZKOS_JOBS)
+            failures = failed_runs(instance)
+        if failures:
+            say("failed runs: " + "; ".join(failures))
         cpu = daemon.cpu.by_kind()
-        return {"executed": executed, "wall_s": wall, "latencies": latencies, "ranges": ranges, "runs": runs,
+        return {"executed": executed, "failed_runs": failures, "wall_s": wall, "latencies": latencies, "ranges": ranges, "runs": runs,
                 "cpu": cpu, "minutes": wall / 60}
 
 
@@ -195,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline_cpu_s": round(pipeline_cpu, 1),
             "plain_loop_cpu_s": None if loop_cpu is None else round(loop_cpu, 2),
             "cpu_by_process": pipeline["cpu"],
+            "failed_runs": pipeline["failed_runs"],
         }
         say(f"executed {result['batches_executed']} batches at {result['batches_per_minute']}/min, "
             f"p50 block→executed {result['p50_block_to_executed_s']} s, {result['runs_per_batch']} runs/batch")

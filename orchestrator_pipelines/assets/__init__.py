@@ -1,5 +1,15 @@
 """The batch assets, one module per asset family; each is thin: domain calls, artifacts, metadata."""
 
+import warnings
+
+from dagster import PreviewWarning
+
+# The checks that gate settlement are partitioned (a result per batch is what the settlement sensors
+# read); Dagster marks partitioned check specs as a preview and would warn at every code-location load.
+warnings.filterwarnings(
+    "ignore", message="Specifying a partitions_def on an AssetCheckSpec", category=PreviewWarning
+)
+
 from orchestrator_pipelines.assets.batch import batch
 from orchestrator_pipelines.assets.da_blob import da_blob
 from orchestrator_pipelines.assets.proof import proof, proof_request
