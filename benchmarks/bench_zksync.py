@@ -119,11 +119,16 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> dict:
                 latencies.append(block_ts - record.last_block_timestamp)
         with DagsterInstance.from_config(str(home)) as instance:
             runs = sum(instance.get_runs_count(RunsFilter(job_name=job.name)) for job in ZKOS_JOBS)
-            failures = failed_runs(instance)
+            described = failed_runs(instance)
+        # Blocks keep coming, so runs are still going when the daemon is stopped: those end interrupted.
+        interrupted = [f for f in described if f.endswith("DagsterExecutionInterruptedError")]
+        failures = [f for f in described if f not in interrupted]
         if failures:
             say("failed runs: " + "; ".join(failures))
+        if interrupted:
+            say(f"{len(interrupted)} runs interrupted when the daemon was stopped")
         cpu = daemon.cpu.by_kind()
-        return {"executed": executed, "failed_runs": failures, "wall_s": wall, "latencies": latencies, "ranges": ranges, "runs": runs,
+        return {"executed": executed, "failed_runs": failures, "interrupted_at_stop": len(interrupted), "wall_s": wall, "latencies": latencies, "ranges": ranges, "runs": runs,
                 "cpu": cpu, "minutes": wall / 60}
 
 
@@ -201,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             "plain_loop_cpu_s": None if loop_cpu is None else round(loop_cpu, 2),
             "cpu_by_process": pipeline["cpu"],
             "failed_runs": pipeline["failed_runs"],
+            "runs_interrupted_at_stop": pipeline["interrupted_at_stop"],
         }
         say(f"executed {result['batches_executed']} batches at {result['batches_per_minute']}/min, "
             f"p50 block→executed {result['p50_block_to_executed_s']} s, {result['runs_per_batch']} runs/batch")
