@@ -33,7 +33,6 @@ from dagster import (
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     sensor,
 )
 
@@ -43,15 +42,15 @@ from orchestrator_pipelines.aggregation_partitions import AGGREGATOR_BATCHES, ag
 from orchestrator_pipelines.partitions import batch_index
 from orchestrator_pipelines.assets.aggregation_common import MANIFEST, aggregator_artifact
 from orchestrator_pipelines.assets.aggregator_batch import AGGREGATOR_FACT_CHECK, SEGMENT_OPENS_CHECK
-from orchestrator_pipelines.settlement_gating import BatchView, Hold, Request, Settled, Stop, aggregated_rules, decide
+from orchestrator_pipelines.settlement_gating import BatchView, aggregated_rules
 from resources.alerts import AlertsResource
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
 from sensors.settlement import IN_FLIGHT
-from sensors.settlement_gates import check_outcomes, hold_alert, materialized, stop_alert
-from sensors.settlement_watch import fresh_run_key, watch_recorded_settlements
+from sensors.settlement_gates import check_outcomes, materialized, next_settlement
+from sensors.settlement_watch import watch_recorded_settlements
 
 RETIRE_PER_TICK = 200
 
@@ -121,32 +120,12 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         rules = aggregated_rules(
             fact_check=AGGREGATOR_FACT_CHECK, opens_check=SEGMENT_OPENS_CHECK, max_attempts=policy.max_settle_attempts
         )
-        result: RunRequest | SkipReason = SkipReason("nothing to settle")
-        for _ in range(policy.settle_skip_ahead_per_tick):
-            key = aggregator_key(index)
-            view = _observe(context, store, key, chain.block_number, rules, resettle=lost is not None and lost.key == key)
-            decision = decide(view, rules, alerted_hold=cursor.get("held_alerted"), alerted_stop=cursor.get("alerted"))
-            if isinstance(decision, Settled):
-                index += 1
-                continue
-            if isinstance(decision, Request):
-                cursor.pop("held_alerted", None)  # the hold (if any) lifted: a new one is news
-                result = RunRequest(run_key=fresh_run_key(context, f"settle-agg-{key}", _runs(context, key)), partition_key=key)
-            elif isinstance(decision, Hold):
-                if decision.alert:
-                    alerts.sink(context.log).send(hold_alert(decision, rules.what, chain.block_number))
-                    cursor["held_alerted"] = decision.alert_id
-                result = SkipReason(decision.reason)
-            elif isinstance(decision, Stop):
-                if decision.alert:
-                    alerts.sink(context.log).send(
-                        stop_alert(decision, rules.what, view.first_block, view.last_block, chain.block_number)
-                    )
-                    cursor["alerted"] = key
-                result = SkipReason(decision.reason)
-            else:
-                result = SkipReason(decision.reason)
-            break
+        result, index = next_settlement(
+            context, cursor=cursor, index=index, rules=rules,
+            observe=lambda key, resettle: _observe(context, store, key, chain.block_number, rules, resettle=resettle),
+            key_of=aggregator_key, run_key_prefix="settle-agg", runs_of=lambda key: _runs(context, key),
+            alerts=alerts, chain_block=chain.block_number, skip_ahead=policy.settle_skip_ahead_per_tick, lost=lost,
+        )
         cursor["next"] = index
 
         retire, cursor["retired"] = _retirable(
@@ -155,8 +134,6 @@ def build_aggregator_settlement_sensor(interval_s: int, default_status: DefaultS
         if retire:
             context.log.info(f"retiring settled aggregator batches {retire[0]}..{retire[-1]} from the partition set")
         deletions = [aggregator_batches_partitions.build_delete_request(retire)] if retire else []
-        if lost is not None and isinstance(result, SkipReason):
-            result = SkipReason(f"{result.skip_message} (settling aggregator batch {lost.key} again: {lost.what_l1_says})")
         if isinstance(result, RunRequest):
             return SensorResult(
                 run_requests=[result], dynamic_partitions_requests=deletions, asset_events=check_events,

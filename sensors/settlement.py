@@ -33,7 +33,6 @@ from dagster import (
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
-    SkipReason,
     sensor,
 )
 
@@ -44,15 +43,15 @@ from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.clients.artifacts import batch_key
 from orchestrator_pipelines.jobs import settle_batch_job
 from orchestrator_pipelines.partitions import batch_index, batch_partition_key
-from orchestrator_pipelines.settlement_gating import BatchView, Hold, Request, Settled, Stop, decide, direct_rules
+from orchestrator_pipelines.settlement_gating import BatchView, direct_rules
 from resources.alerts import AlertsResource
 from resources.artifacts import ArtifactStoreResource
 from resources.ethereum import SettlementResource
 from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
-from sensors.settlement_gates import check_outcomes, hold_alert, materialized, stop_alert
-from sensors.settlement_watch import fresh_run_key, watch_recorded_settlements
+from sensors.settlement_gates import check_outcomes, materialized, next_settlement
+from sensors.settlement_watch import watch_recorded_settlements
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -103,7 +102,6 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
         policy: PipelinePolicyResource,
         alerts: AlertsResource,
     ):
-        instance = context.instance
         store = artifacts.store()
         cursor = load_cursor(context.cursor)
         index = cursor.get("next", 0)
@@ -122,33 +120,12 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
         rules = direct_rules(
             fact_check=FACT_CHECK, blobs_check=BLOBS_MATCH_CHECK, max_attempts=policy.max_settle_attempts
         )
-        result = SkipReason("nothing to settle")
-        for _ in range(policy.settle_skip_ahead_per_tick):
-            key = batch_partition_key(index)
-            view = _observe(context, store, key, chain.block_number, rules, resettle=lost is not None and lost.key == key)
-            decision = decide(view, rules, alerted_hold=cursor.get("held_alerted"), alerted_stop=cursor.get("alerted"))
-            if isinstance(decision, Settled):
-                index += 1
-                continue
-            if isinstance(decision, Request):
-                cursor.pop("held_alerted", None)  # the hold (if any) lifted: a new one is news
-                result = RunRequest(run_key=fresh_run_key(context, f"settle-{key}", _runs(context, key)), partition_key=key)
-            elif isinstance(decision, Hold):
-                if decision.alert:
-                    alerts.sink(context.log).send(hold_alert(decision, rules.what, chain.block_number))
-                    cursor["held_alerted"] = decision.alert_id
-                result = SkipReason(decision.reason)
-            elif isinstance(decision, Stop):
-                if decision.alert:
-                    alerts.sink(context.log).send(
-                        stop_alert(decision, rules.what, view.first_block, view.last_block, chain.block_number)
-                    )
-                    cursor["alerted"] = key
-                result = SkipReason(decision.reason)
-            else:
-                result = SkipReason(decision.reason)
-            break
-
+        result, index = next_settlement(
+            context, cursor=cursor, index=index, rules=rules,
+            observe=lambda key, resettle: _observe(context, store, key, chain.block_number, rules, resettle=resettle),
+            key_of=batch_partition_key, run_key_prefix="settle", runs_of=lambda key: _runs(context, key),
+            alerts=alerts, chain_block=chain.block_number, skip_ahead=policy.settle_skip_ahead_per_tick, lost=lost,
+        )
         cursor["next"] = index
         if (
             not cursor.get("stall_alerted")
@@ -163,8 +140,6 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
                 fields={"l1_block": chain.block_number},
             ))
             cursor["stall_alerted"] = True
-        if lost is not None and isinstance(result, SkipReason):
-            result = SkipReason(f"{result.skip_message} (settling batch {lost.key} again: {lost.what_l1_says})")
         if isinstance(result, RunRequest):
             return SensorResult(run_requests=[result], asset_events=check_events, cursor=dump_cursor(cursor))
         return SensorResult(skip_reason=result, asset_events=check_events, cursor=dump_cursor(cursor))

@@ -189,12 +189,12 @@ class AggregatorPie:
     def from_pie(cls, pie: CairoPie, name: str = "aggregator PIE") -> AggregatorPie:
         records, end = parse_bootloader_children(pie.output)
         children = []
-        for index, (program_hash, words) in enumerate(records):
+        for index, (child_program_hash, words) in enumerate(records):
             try:
                 out, diff, encoding = parse_full_output(words)
             except InvalidInputError as exc:
                 raise InvalidInputError(f"{name}: child {index}: {exc}") from None
-            children.append(SnosChild(program_hash=program_hash, output=out, state_diff=diff, encoding=encoding))
+            children.append(SnosChild(program_hash=child_program_hash, output=out, state_diff=diff, encoding=encoding))
         aggregated_words = list(pie.output[end:])
         try:
             aggregated = parse_os_output(aggregated_words, layout=LAYOUT_V0_13_3)

@@ -48,7 +48,6 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
 
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
 from orchestrator_pipelines.zksync_os.encoding import commit_calldata, execute_calldata, prove_calldata
