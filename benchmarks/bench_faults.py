@@ -21,7 +21,9 @@ of these classes:
 - ``kill_daemon`` (restarted at once) and ``kill_code_server`` (the daemon
   starts another);
 - ``node_rpc`` / ``prover`` / ``l1_rpc``: a burst of HTTP 500s, connection
-  resets, truncated JSON and late answers from that peer.
+  resets, truncated JSON and late answers from that peer (no HTTP 500 from the
+  prover: the prover client takes that as the service's verdict and the step
+  fails at once, by design).
 
 A worker lives on only through run monitoring and run retries, so the
 harness lowers run monitoring's poll interval (``--monitor-interval``, 60 s in
@@ -99,9 +101,13 @@ KILL_CLASSES = (
     "kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission", "kill_run_random",
     "kill_daemon", "kill_code_server",
 )
+WORKER_CLASSES = ("kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission", "kill_run_random")
 PROXY_CLASSES = ("node_rpc", "prover", "l1_rpc")
 FAULT_CLASSES = KILL_CLASSES + PROXY_CLASSES
 # Faults fired when a batch reaches a point of its own, the others on a clock.
+# The prover client's documented error policy retries network faults and unreadable answers, not an
+# HTTP 500 (the service's own verdict: the step fails without retry and the alert goes out).
+PROVER_FAULTS = ("reset", "truncated_json", "delay")
 POINT_CLASSES = ("kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission")
 # Share of a run's retries the harness may use up: the deployment retries a crashed run 3 times.
 MAX_KILLS_PER_RUN_CHAIN = 2
@@ -224,6 +230,7 @@ class Fault:
     at: float
     batches: list[str]
     detail: str
+    settled_before: frozenset = frozenset()
     recovered_at: float | None = None
 
 
@@ -250,8 +257,9 @@ class Plan:
 
 class Harness:
     def __init__(self, args: argparse.Namespace, work: Path, instance: DagsterInstance, artifacts: Path,
-                 daemon_env: dict[str, str], home: Path, proxies: dict[str, FaultProxy]):
+                 daemon_env: dict[str, str], home: Path, proxies: dict[str, FaultProxy], l1_url: str):
         self.args = args
+        self.l1_url = l1_url
         self.rng = random.Random(args.seed)
         self.work = work
         self.instance = instance
@@ -345,7 +353,7 @@ class Harness:
         return True
 
     def record(self, kind: str, batches: list[str], detail: str, at: float | None = None) -> None:
-        self.faults.append(Fault(kind, time.time() if at is None else at, batches, detail))
+        self.faults.append(Fault(kind, time.time() if at is None else at, batches, detail, frozenset(self.settled)))
         self.plan.remaining[kind] -= 1
         say(f"fault {len(self.faults)}: {kind} {detail}")
 
@@ -377,10 +385,13 @@ class Harness:
                 run_id = self.run_of(job, key) or self.run_of(job, key, fresh=True)
                 if run_id is None:
                     continue
-                detail = ""
-                if kind == "kill_after_broadcast":
-                    detail = "after its broadcast was recorded"
-                if self.kill_worker(kind, run_id, detail) and kind != "kill_after_broadcast":
+                killed = self.kill_worker(kind, run_id, "after its broadcast was recorded" if kind == "kill_after_broadcast" else "")
+                if killed and kind == "kill_after_broadcast":
+                    # anvil mines at once: whether the worker died before or after L1 had the transaction.
+                    sent = json.loads(self.artifact(key, SETTLEMENT_TX).read_text())["tx_hash"]
+                    mined = rpc(self.l1_url, "eth_getTransactionReceipt", sent) is not None
+                    self.faults[-1].detail += f" ({sent[:12]}… {'already mined' if mined else 'not mined yet'})"
+                elif killed:
                     late = self.artifact(key, PIE if kind == "kill_during_snos" else PROOF_REQUEST).exists()
                     self.faults[-1].detail += " (the step had just finished)" if late else " (inside the step)"
 
@@ -476,8 +487,12 @@ class Harness:
             reap_orphans(session, timeout_s=10)
 
     def recoveries(self) -> None:
+        """A killed worker's batch recovers at its next materialization; the pipeline (after a daemon, code
+        server or peer fault) at the next materialization of any batch that was not settled yet then."""
         for fault in self.faults:
-            after = [t for key in fault.batches for t in self.progress.get(key, []) if t > fault.at]
+            batches = fault.batches if fault.kind in WORKER_CLASSES else list(self.progress)
+            after = [t for key in batches for t in self.progress.get(key, []) if t > fault.at
+                     and (fault.kind in WORKER_CLASSES or key not in fault.settled_before)]
             fault.recovered_at = min(after) if after else None
 
 
@@ -562,14 +577,20 @@ def report(harness: Harness, verdict: dict[str, Any], complete: bool, args: argp
         faults = [f for f in harness.faults if f.kind == kind]
         times = [f.recovered_at - f.at for f in faults if f.recovered_at is not None]
         recoveries.extend(times)
-        stuck = sum(1 for f in faults if f.recovered_at is None and any(k not in harness.settled for k in f.batches))
+        # A fault after which nothing was left to do (the last batch settled) has nothing to recover.
+        stuck = sum(1 for f in faults if f.recovered_at is None and any(k not in harness.settled for k in (
+            f.batches if kind in WORKER_CLASSES else [k for k in harness.keys if k not in f.settled_before])))
         per_class[kind] = {
             "count": len(faults),
             "outcome": "recovered" if faults and not stuck else ("not injected" if not faults else f"{stuck} not recovered"),
             "max_recovery_s": round(max(times), 1) if times else None,
         }
     keys = harness.keys
+    started = harness.faults[0].at if harness.faults else 0.0
+    log = [{"kind": f.kind, "at_s": round(f.at - started, 1), "detail": f.detail,
+            "recovery_s": None if f.recovered_at is None else round(f.recovered_at - f.at, 1)} for f in harness.faults]
     return {
+        "fault_log": log,
         "batches": len(keys),
         "batches_settled": sum(1 for key in keys if verdict["successes"].get(key)),
         "complete": complete,
@@ -644,7 +665,9 @@ def main(argv: list[str] | None = None) -> int:
             info = chain.info()
             proxies = {
                 "node_rpc": FaultProxy(chain.starknet_rpc_url, rate=0.0, seed=args.seed, delay_s=1.0),
-                "prover": FaultProxy(info["prover"]["url"], rate=0.0, seed=args.seed + 1, delay_s=1.0),
+                # Not HTTP 500: the prover's own error answer is its verdict, and fails the step at once (by design).
+                "prover": FaultProxy(info["prover"]["url"], rate=0.0, seed=args.seed + 1, delay_s=1.0,
+                                     faults=PROVER_FAULTS),
                 "l1_rpc": FaultProxy(chain.l1_rpc_url, rate=0.0, seed=args.seed + 2, delay_s=1.0),
             }
             for proxy in proxies.values():
@@ -665,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
             os.environ.update(database.environ())
             instance = stack.enter_context(DagsterInstance.from_config(str(home)))
             daemon_env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(scratch)}
-            harness = Harness(args, work, instance, artifacts, daemon_env, home, proxies)
+            harness = Harness(args, work, instance, artifacts, daemon_env, home, proxies, chain.l1_rpc_url)
             last = args.batches * args.batch_blocks
             core = info["l1"]["core_contract"]
 
