@@ -84,7 +84,7 @@ from dagster import (  # noqa: E402
 )
 
 from bench_pipeline import RUNS_IN_FLIGHT, Daemon, adopt_orphans, devnet, reap_orphans, say  # noqa: E402
-from orchestrator_pipelines.assets.common import KZG, MANIFEST, PIE, PROOF_REQUEST, SETTLEMENT_TX  # noqa: E402
+from orchestrator_pipelines.assets.common import DA_FELTS, KZG, MANIFEST, PIE, PROOF_REQUEST, SETTLEMENT_TX  # noqa: E402
 from orchestrator_pipelines.batching import BatchManifest  # noqa: E402
 from orchestrator_pipelines.clients.artifacts import LocalArtifactStore, batch_key  # noqa: E402
 from orchestrator_pipelines.devnet.env import orchestrator_env  # noqa: E402
@@ -108,6 +108,12 @@ FAULT_CLASSES = KILL_CLASSES + PROXY_CLASSES
 # The prover client's documented error policy retries network faults and unreadable answers, not an
 # HTTP 500 (the service's own verdict: the step fails without retry and the alert goes out).
 PROVER_FAULTS = ("reset", "truncated_json", "delay")
+# (job, artifact written when the point is reached, artifact written when it is passed)
+POINTS = {
+    "kill_after_broadcast": ("settle_batch", SETTLEMENT_TX, "-never-"),
+    "kill_during_snos": ("prepare_batch", DA_FELTS, PIE),
+    "kill_during_proof_submission": ("prepare_batch", KZG, PROOF_REQUEST),
+}
 POINT_CLASSES = ("kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission")
 # Share of a run's retries the harness may use up: the deployment retries a crashed run 3 times.
 MAX_KILLS_PER_RUN_CHAIN = 2
@@ -275,7 +281,8 @@ class Harness:
         self.runs: dict[str, tuple[str, str | None]] = {}  # run id -> (job, partition) of started runs
         self.pids: dict[str, int] = {}  # run id -> worker pid
         self.kills_per_chain: Counter = Counter()  # (job, partition) -> kills
-        self.targeted: dict[str, set[str]] = defaultdict(set)  # point class -> batches already hit
+        self.targeted: dict[str, set[str]] = defaultdict(set)  # point class -> batches hit or past the point
+        self.looked_up: dict[tuple[str, str], float] = {}  # (job, batch) -> when its run was last looked up
         self.progress: dict[str, list[float]] = defaultdict(list)  # batch -> materialization times
         self.cursor: int | None = None
         self.keys: list[str] = []
@@ -283,6 +290,7 @@ class Harness:
         self.burst: tuple[str, int, float] | None = None  # proxy class, injected before, started at
         self.next_timed_at = 0.0
         self.daemon_restarts = 0
+        self.printed = 0
 
     # -- the daemon --
 
@@ -355,7 +363,6 @@ class Harness:
     def record(self, kind: str, batches: list[str], detail: str, at: float | None = None) -> None:
         self.faults.append(Fault(kind, time.time() if at is None else at, batches, detail, frozenset(self.settled)))
         self.plan.remaining[kind] -= 1
-        say(f"fault {len(self.faults)}: {kind} {detail}")
 
     def unsettled(self) -> list[str]:
         return [key for key in self.keys if key not in self.settled]
@@ -366,34 +373,43 @@ class Harness:
         return self.artifacts / batch_key(key, name)
 
     def point_faults(self) -> None:
+        """Kill the worker of a batch that is at a chosen point, once per batch and class.
+
+        The point is read from the artifacts: the settle step has recorded its
+        broadcast (``settlement_tx.json``); ``snos_output`` runs (the ``batch``
+        step wrote ``da_felts.json``, no ``pie.zip`` yet); ``proof_request``
+        runs (``kzg.json`` written, no ``proof_request.json`` yet).
+        """
+        now = time.monotonic()
         for kind in POINT_CLASSES:
             if self.plan.remaining[kind] <= 0:
                 continue
             for key in self.unsettled():
                 if key in self.targeted[kind]:
                     continue
-                if kind == "kill_after_broadcast":
-                    job, armed = "settle_batch", self.artifact(key, SETTLEMENT_TX).exists()
-                elif kind == "kill_during_snos":
-                    job, armed = "prepare_batch", self.artifact(key, MANIFEST).exists() and not self.artifact(key, PIE).exists()
-                else:
-                    job = "prepare_batch"
-                    armed = self.artifact(key, KZG).exists() and not self.artifact(key, PROOF_REQUEST).exists()
-                if not armed:
+                job, start, end = POINTS[kind]
+                if self.artifact(key, end).exists():
+                    self.targeted[kind].add(key)  # past the point: this batch can no longer be hit there
                     continue
-                self.targeted[kind].add(key)  # a batch seen at the point once, hit or not
-                run_id = self.run_of(job, key) or self.run_of(job, key, fresh=True)
+                if not self.artifact(key, start).exists():
+                    continue
+                run_id = self.run_of(job, key)
+                if run_id is None and now - self.looked_up.get((job, key), 0.0) > REFRESH_S / 4:
+                    self.looked_up[(job, key)] = now
+                    run_id = self.run_of(job, key, fresh=True)
                 if run_id is None:
+                    continue  # its run has not started yet
+                self.targeted[kind].add(key)
+                detail = "after its broadcast was recorded" if kind == "kill_after_broadcast" else "in the step"
+                if not self.kill_worker(kind, run_id, detail):
                     continue
-                killed = self.kill_worker(kind, run_id, "after its broadcast was recorded" if kind == "kill_after_broadcast" else "")
-                if killed and kind == "kill_after_broadcast":
+                if kind == "kill_after_broadcast":
                     # anvil mines at once: whether the worker died before or after L1 had the transaction.
                     sent = json.loads(self.artifact(key, SETTLEMENT_TX).read_text())["tx_hash"]
                     mined = rpc(self.l1_url, "eth_getTransactionReceipt", sent) is not None
                     self.faults[-1].detail += f" ({sent[:12]}… {'already mined' if mined else 'not mined yet'})"
-                elif killed:
-                    late = self.artifact(key, PIE if kind == "kill_during_snos" else PROOF_REQUEST).exists()
-                    self.faults[-1].detail += " (the step had just finished)" if late else " (inside the step)"
+                elif self.artifact(key, end).exists():
+                    self.faults[-1].detail += " (which had just finished)"
 
     # -- clock faults --
 
@@ -472,6 +488,11 @@ class Harness:
                     return False
             self.point_faults()
             self.timed_faults(now)
+            for number, fault in enumerate(self.faults[self.printed:], start=self.printed + 1):
+                previous = self.faults[number - 2] if number > 1 else None
+                if previous is None or (previous.kind, previous.detail, previous.at) != (fault.kind, fault.detail, fault.at):
+                    say(f"fault {number}: {fault.kind} {fault.detail}")  # a burst's faults in one line
+            self.printed = len(self.faults)
             time.sleep(WATCH_S)
 
     def stop(self) -> None:
