@@ -25,9 +25,11 @@ of these classes:
   prover: the prover client takes that as the service's verdict and the step
   fails at once, by design).
 
-A worker lives on only through run monitoring and run retries, so the
-harness lowers run monitoring's poll interval (``--monitor-interval``, 60 s in
-the deployment file) so that a run fails over in seconds, not a minute per kill.
+The instance is the deployment file's, unchanged: a killed worker is noticed
+by the code server that launched it (the run is marked failed at once) and the
+run is retried by Dagster's run retries (3 per run, hence at most
+``MAX_KILLS_PER_RUN_CHAIN`` kills per batch and job). A dead code server is
+replaced only when the daemon reloads its workspace (every 60 s).
 
 Then it judges by L1, not by what the orchestrator recorded: it walks every
 anvil block, finds each ``updateStateKzgDA`` transaction (calldata selector),
@@ -67,7 +69,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
@@ -177,15 +178,6 @@ class FreshDatabase:
     def environ(self) -> dict[str, str]:
         return {"DAGSTER_PG_HOST": PG_HOST, "DAGSTER_PG_PORT": str(PG_PORT), "DAGSTER_PG_USER": self.user,
                 "DAGSTER_PG_PASSWORD": os.environ.get("ORCHESTRATOR_TEST_PG_PASSWORD", ""), "DAGSTER_PG_DB": self.name}
-
-
-def faults_home(home: Path, pg: dict[str, str], monitor_interval_s: int) -> Path:
-    """The production PostgreSQL dagster.yaml, with run monitoring polling every ``monitor_interval_s``."""
-    render_postgres_home(home, pg)
-    config = yaml.safe_load((home / "dagster.yaml").read_text())
-    config["run_monitoring"]["poll_interval_seconds"] = monitor_interval_s
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return home
 
 
 # ---- processes -------------------------------------------------------------
@@ -630,7 +622,6 @@ def report(harness: Harness, verdict: dict[str, Any], complete: bool, args: argp
         "daemon_restarts": harness.daemon_restarts,
         "runs_launched": harness.instance.get_runs_count(),
         "runs_failed": harness.instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.FAILURE])),
-        "run_monitoring_poll_s": args.monitor_interval,
         "seed": args.seed,
         "wall_s": round(wall_s, 1),
         "load_average_1m": load + [round(os.getloadavg()[0], 2)],
@@ -651,7 +642,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--burst-rate", type=float, default=0.5, help="share of a peer's requests faulted in a burst")
     parser.add_argument("--burst-faults", type=int, default=2, help="faulty answers per peer burst (default 2)")
     parser.add_argument("--burst-s", type=float, default=10.0, help="longest peer burst in seconds (default 10)")
-    parser.add_argument("--monitor-interval", type=int, default=5, help="run monitoring poll interval in seconds (default 5)")
     parser.add_argument("--sensor-interval", type=int, default=2, help="sensor interval in seconds (default 2)")
     args = parser.parse_args(argv)
     args.classes = [kind.strip() for kind in args.classes.split(",") if kind.strip()]
@@ -704,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
                 ORCHESTRATOR_MAX_BLOCK=str(args.batches * args.batch_blocks),
                 ORCHESTRATOR_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
             )
-            home = faults_home(work / "dagster_home", database.environ(), args.monitor_interval)
+            home = render_postgres_home(work / "dagster_home", database.environ())
             os.environ.update(env)
             os.environ.update(database.environ())
             instance = stack.enter_context(DagsterInstance.from_config(str(home)))
