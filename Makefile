@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup dev test bench-formats bench-pipeline bench-scale bench-zksync docs-screenshot clean
+.PHONY: setup dev test bench-formats bench-pipeline bench-scale bench-zksync bench-faults docs-screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-scale: setup
 
 bench-zksync: setup
 	$(BIN)/python benchmarks/bench_zksync.py
+
+# Needs PostgreSQL on 127.0.0.1:5432 (a fresh database per run, dropped at the end).
+bench-faults: setup
+	$(BIN)/python benchmarks/bench_faults.py
 
 docs-screenshot: setup
 	ORCHESTRATOR_UPDATE_DOCS_SCREENSHOT=1 $(BIN)/python -m pytest -p no:cacheprovider tests/ui -k asset_graph_nodes

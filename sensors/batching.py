@@ -4,7 +4,9 @@ Per tick: read the head, summarize the blocks after the last closed batch
 (header + state-update size), apply the closing rules of
 ``orchestrator_pipelines.batching``, write each closed batch's manifest to the
 artifact store, then add the partitions and request one ``prepare_batch`` run
-per batch (run key = batch key) in a single ``SensorResult``.
+per batch (run key = batch key) in a single ``SensorResult``. A batch whose
+latest prepare run failed before it started (its launch failed) is requested
+again (:func:`relaunch_requests`).
 
 A node fault in the middle of the reads does not lose them: the blocks read
 before it are cut into batches as usual (the open batch is not closed by age,
@@ -21,7 +23,16 @@ batches close per tick, and no new batch closes while
 import time
 from dataclasses import astuple
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SensorResult, SkipReason, sensor
+from dagster import (
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
 
 from orchestrator_pipelines.assets.common import MANIFEST, load_manifest
 from orchestrator_pipelines.batching import BlockSummary, close_batches, da_felts_upper_bound, unsupported_block
@@ -45,10 +56,14 @@ from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.block_reads import fault_note, read_until_fault
 from sensors.cursor import dump_cursor, load_cursor
+from sensors.settlement_watch import fresh_run_key
 
 FIRST_BLOCK_TAG = "orchestrator/first_block"
 LAST_BLOCK_TAG = "orchestrator/last_block"
 OPEN_BLOCKS = "open_blocks"
+WILL_RETRY_TAG = "dagster/will_retry"
+# Failed prepare runs looked at per tick (newest first): a launch failure is found within a few ticks.
+RELAUNCH_LOOKBACK = 20
 
 
 def summarize(update: StateUpdate, number: int, timestamp: int, version: str) -> BlockSummary:
@@ -89,17 +104,40 @@ def _start(context: SensorEvaluationContext, store, settlement: SettlementResour
     return max(policy.min_block or 0, settled + 1), 0
 
 
-def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
-    @sensor(
-        name="batching_sensor",
-        job=prepare_batch_job,
-        minimum_interval_seconds=interval_s,
-        default_status=default_status,
-        description="Closes batches from new Madara blocks (max blocks, max age, max blobs, version change; "
-        "stops at an unsupported Starknet version) "
-        "and requests their preparation.",
+def relaunch_requests(context: SensorEvaluationContext) -> list[RunRequest]:
+    """A new ``prepare_batch`` run for each batch whose latest one failed before it started.
+
+    A run whose launch failed (the code server was down or restarting when the
+    daemon launched it) is marked failed without ever running, and Dagster's run
+    retries do not retry it (``dagster/will_retry`` is false). The batch was
+    requested once, by its run key, so nothing would ever prepare it again, and
+    every later batch would wait behind it for settlement. A run that started
+    and failed is left alone: its failure is the step's verdict (or run retries
+    take it again).
+    """
+    instance = context.instance
+    requests, seen = [], set()
+    failed = instance.get_run_records(
+        RunsFilter(job_name=prepare_batch_job.name, statuses=[DagsterRunStatus.FAILURE]), limit=RELAUNCH_LOOKBACK
     )
-    def batching_sensor(
+    for record in failed:
+        run = record.dagster_run
+        key = run.tags.get("dagster/partition")
+        if key is None or key in seen or record.start_time is not None or run.tags.get(WILL_RETRY_TAG) == "true":
+            continue
+        seen.add(key)
+        runs = instance.get_run_records(RunsFilter(job_name=prepare_batch_job.name, tags={"dagster/partition": key}), limit=1)
+        if not runs or runs[0].dagster_run.run_id != run.run_id:
+            continue  # a later run of the batch exists
+        context.log.warning(f"batch {key}: prepare run {run.run_id} failed before it started; requesting it again")
+        count = instance.get_runs_count(RunsFilter(job_name=prepare_batch_job.name, tags={"dagster/partition": key}))
+        tags = {tag: run.tags[tag] for tag in (FIRST_BLOCK_TAG, LAST_BLOCK_TAG) if tag in run.tags}
+        requests.append(RunRequest(run_key=fresh_run_key(context, f"prepare-{key}", count), partition_key=key, tags=tags))
+    return requests
+
+
+def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
+    def close_new_batches(
         context: SensorEvaluationContext,
         madara: MadaraRpcResource,
         artifacts: ArtifactStoreResource,
@@ -193,6 +231,33 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
             run_requests=requests,
             dynamic_partitions_requests=[batches_partitions.build_add_request(keys)],
             cursor=dump_cursor(cursor),
+        )
+
+    @sensor(
+        name="batching_sensor",
+        job=prepare_batch_job,
+        minimum_interval_seconds=interval_s,
+        default_status=default_status,
+        description="Closes batches from new Madara blocks (max blocks, max age, max blobs, version change; "
+        "stops at an unsupported Starknet version) "
+        "and requests their preparation.",
+    )
+    def batching_sensor(
+        context: SensorEvaluationContext,
+        madara: MadaraRpcResource,
+        artifacts: ArtifactStoreResource,
+        settlement: SettlementResource,
+        policy: PipelinePolicyResource,
+        alerts: AlertsResource,
+    ):
+        relaunch = relaunch_requests(context)
+        result = close_new_batches(context, madara, artifacts, settlement, policy, alerts)
+        if not relaunch:
+            return result
+        return SensorResult(
+            run_requests=relaunch + list(result.run_requests or []),
+            dynamic_partitions_requests=result.dynamic_partitions_requests,
+            cursor=result.cursor,
         )
 
     return batching_sensor

@@ -21,13 +21,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterable
 from urllib.parse import urlsplit
 
+# Headers that describe the client's connection to the proxy, not the request itself.
+HOP_HEADERS = {"host", "content-length", "content-type", "connection", "keep-alive", "transfer-encoding"}
 FAULTS = ("http_500", "reset", "truncated_json", "delay")
 # Also available: an answer that is valid JSON without ``result`` or ``error``.
 ALL_FAULTS = FAULTS + ("no_result",)
 
 
 class FaultProxy:
-    """Forward POSTs to ``upstream``; with probability ``rate`` inject one of ``faults`` instead.
+    """Forward POSTs and GETs to ``upstream``; with probability ``rate`` inject one of ``faults`` instead.
+
+    A request's path (and query) is appended to ``upstream``'s path, so a REST
+    API such as the prover's can sit behind it as well as a JSON-RPC server.
 
     ``counts`` tells how many requests got each fault ("ok" for forwarded ones).
     A delayed request is held ``delay_s`` and then forwarded (the client has
@@ -74,12 +79,17 @@ class FaultProxy:
             self.counts[kind] += 1
             return kind
 
-    def forward(self, body: bytes, content_type: str) -> tuple[int, bytes]:
+    def forward(
+        self, body: bytes, content_type: str, method: str = "POST", path: str = "/", headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes, str]:
+        """(status, body, content type) of the upstream's answer to the request."""
         connection = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=60)
+        target = self.upstream_path if path in ("", "/") else self.upstream_path.rstrip("/") + path
+        sent_headers = {**(headers or {}), "Content-Type": content_type}
         try:
-            connection.request("POST", self.upstream_path, body=body, headers={"Content-Type": content_type})
+            connection.request(method, target, body=body if method != "GET" else None, headers=sent_headers)
             response = connection.getresponse()
-            return response.status, response.read()
+            return response.status, response.read(), response.getheader("Content-Type") or "application/json"
         finally:
             connection.close()
 
@@ -105,7 +115,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
+    def do_GET(self) -> None:  # noqa: N802
+        self._handle("GET")
+
     def do_POST(self) -> None:  # noqa: N802
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
         proxy = self.server.proxy
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         kind = proxy.choose()
@@ -123,10 +139,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "delay":
             time.sleep(proxy.delay_s)
-        status, answer = proxy.forward(body, self.headers.get("Content-Type", "application/json"))
+        # Authentication travels through (the prover checks its API key header).
+        passed = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+        try:
+            status, answer, content_type = proxy.forward(
+                body, self.headers.get("Content-Type", "application/json"), method, self.path, passed
+            )
+        except OSError:
+            self._answer(502, b"upstream unreachable", "text/plain")
+            return
         if kind == "truncated_json":
             answer = answer[: max(1, len(answer) // 2)]
-        self._answer(status, answer, "application/json")
+        self._answer(status, answer, content_type)
 
     def _answer(self, status: int, body: bytes, content_type: str) -> None:
         try:

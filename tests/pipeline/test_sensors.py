@@ -101,6 +101,39 @@ def test_cold_start_is_bounded_per_tick_and_resumes_without_gap_or_overlap(manua
     assert instance.get_dynamic_partitions("batches") == keys(*range(15))
 
 
+def test_a_prepare_run_whose_launch_failed_is_requested_again(manual_pipeline):
+    """Found by ``make bench-faults``: the code server killed while the daemon launched a prepare run.
+
+    The run is marked failed without starting, Dagster does not retry it, and the
+    batch's run key is used: without a new request the batch (and every later one,
+    settlement being in order) would wait forever.
+    """
+    pipeline = manual_pipeline
+    produce_blocks(pipeline, 4)
+    defs = batching_defs(pipeline)
+    instance = pipeline.instance
+    first = evaluate(defs, instance, "batching_sensor", None)
+    assert [request.run_key for request in first.run_requests] == ["prepare-000000"]
+    request = first.run_requests[0]
+    launch_failed = instance.create_run_for_job(
+        job_def=defs.resolve_job_def("prepare_batch"),
+        status=DagsterRunStatus.STARTING,
+        tags={**request.tags, "dagster/partition": "000000", "dagster/run_key": request.run_key},
+    )
+    instance.report_run_failed(instance.get_run_by_id(launch_failed.run_id))
+
+    again = evaluate(defs, instance, "batching_sensor", first.cursor)
+    assert [(r.run_key, r.partition_key) for r in again.run_requests] == [("prepare-000000-1", "000000")]
+    assert again.run_requests[0].tags[LAST_BLOCK_TAG] == "4"
+
+    # Once the new run exists, the failed one is not requested a third time.
+    instance.create_run_for_job(
+        job_def=defs.resolve_job_def("prepare_batch"), status=DagsterRunStatus.NOT_STARTED,
+        tags={**again.run_requests[0].tags, "dagster/partition": "000000"},
+    )
+    assert not evaluate(defs, instance, "batching_sensor", again.cursor).run_requests
+
+
 def test_min_block_sets_where_a_cold_start_begins(manual_pipeline):
     pipeline = manual_pipeline
     produce_blocks(pipeline, 40)
