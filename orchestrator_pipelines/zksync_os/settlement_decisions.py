@@ -78,3 +78,24 @@ def next_execute(
     if last < first:
         return Wait(f"batch {first} waits for the execution delay")
     return first, last
+
+
+def next_prepare(
+    batch: int, *, sealed_up_to: int, previous_prepared: bool, in_flight: bool, failed_attempts: int, max_attempts: int
+) -> int | Wait:
+    """The batch to prepare now, or why not: batch ``batch`` is the oldest sealed batch not yet prepared.
+
+    A batch's record starts from its predecessor's (the state commitment and the priority queue
+    chain), so preparations go one after the other, never side by side: two runs in flight at once
+    would see the later one fail on the earlier one's missing record, and with it every batch after.
+    A failed preparation is requested again (the asset writes nothing half-done) up to ``max_attempts``.
+    """
+    if batch > sealed_up_to:
+        return Wait(f"batch {batch} is not sealed yet")
+    if in_flight:
+        return Wait(f"preparation of batch {batch} is in flight")
+    if not previous_prepared:
+        return Wait(f"batch {batch} waits for batch {batch - 1} to be prepared")
+    if failed_attempts >= max_attempts:
+        return Wait(f"batch {batch}: {failed_attempts} preparations failed, waiting for an operator")
+    return batch

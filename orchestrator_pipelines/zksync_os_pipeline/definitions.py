@@ -46,6 +46,7 @@ def build_zksync_os_resources(settings: Settings, shared: dict[str, object]) -> 
             max_batches_per_tick=settings.max_batches_per_tick,
             max_unexecuted_batches=settings.max_unsettled_batches,
             abandoned_run_after_s=settings.zkos_abandoned_run_after_s,
+            max_prepare_attempts=settings.max_settle_attempts,
         ),
     }
 

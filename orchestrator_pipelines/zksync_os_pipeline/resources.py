@@ -39,6 +39,7 @@ class ZkOsPolicyResource(ConfigurableResource):
     max_batches_per_tick: int = 10
     max_unexecuted_batches: int = 50
     max_batches_per_execute: int = 10
+    max_prepare_attempts: int = 3
     abandoned_run_after_s: float = 600.0
 
     def seal_policy(self) -> SealPolicy:

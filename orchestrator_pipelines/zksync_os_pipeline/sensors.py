@@ -28,7 +28,7 @@ from dagster import (
 
 from orchestrator_pipelines.partitions import is_materialized
 from orchestrator_pipelines.zksync_os.sealing import seal_batches
-from orchestrator_pipelines.zksync_os.settlement_decisions import Wait, next_commit, next_execute, next_prove
+from orchestrator_pipelines.zksync_os.settlement_decisions import Wait, next_commit, next_execute, next_prepare, next_prove
 from orchestrator_pipelines.zksync_os_pipeline.assets import SEAL, read_json, write_json
 from orchestrator_pipelines.zksync_os_pipeline.jobs import (
     zkos_commit_job,
@@ -87,42 +87,81 @@ def build_zkos_batching_sensor(interval_s: int, default_status: DefaultSensorSta
                 )
             last = read_json(store, newest, SEAL)["last_block"]
             cursor = {"next_block": last + 1, "next_batch": newest + 1}
-        next_block, next_batch = cursor["next_block"], cursor["next_batch"]
         executed = zkos_l1.reader().totals().executed
-        waiting = next_batch - 1 - executed
-        if waiting >= zkos_policy.max_unexecuted_batches:
-            return SensorResult(skip_reason=SkipReason(f"{waiting} batches wait for execution on L1"), cursor=dump_cursor(cursor))
-        room = min(zkos_policy.max_batches_per_tick, zkos_policy.max_unexecuted_batches - waiting)
-        node = zkos_node.client()
-        head = node.head()
-        last = min(head, next_block + room * zkos_policy.blocks_per_batch_limit - 1)
-        if last < next_block:
-            return SensorResult(skip_reason=SkipReason(f"no new block after {next_block - 1}"), cursor=dump_cursor(cursor))
-        summaries = [node.block_for_batch(n).summary() for n in range(next_block, last + 1)]
-        sealed = seal_batches(summaries, zkos_policy.seal_policy(), first_batch=next_batch, now=time.time())[:room]
-        if not sealed:
+        cursor.setdefault("next_prepare", executed + 1)
+        prepare = _prepare_request(context, store, cursor, zkos_policy.max_prepare_attempts)
+        waiting, keys = _seal(context, store, cursor, zkos_node, zkos_policy, executed)
+        if isinstance(prepare, RunRequest) or keys:
             return SensorResult(
-                skip_reason=SkipReason(f"batch {next_batch} from block {next_block} still open (head {head})"),
+                run_requests=[prepare] if isinstance(prepare, RunRequest) else [],
+                dynamic_partitions_requests=[zkos_batches_partitions.build_add_request(keys)] if keys else [],
                 cursor=dump_cursor(cursor),
             )
-        keys, runs = [], []
-        for batch in sealed:
-            write_json(store, batch.batch_number, SEAL,
-                       {"first_block": batch.first_block, "last_block": batch.last_block, "reason": batch.reason})
-            key = zkos_key(batch.batch_number)
-            keys.append(key)
-            runs.append(RunRequest(run_key=f"prepare-{key}", job_name=zkos_prepare_job.name, partition_key=key,
-                                   tags={"orchestrator/first_block": str(batch.first_block),
-                                         "orchestrator/last_block": str(batch.last_block)}))
-            context.log.info(f"batch {key}: blocks {batch.first_block}..{batch.last_block} ({batch.reason})")
-        cursor = {"next_block": sealed[-1].last_block + 1, "next_batch": sealed[-1].batch_number + 1}
-        return SensorResult(
-            run_requests=runs,
-            dynamic_partitions_requests=[zkos_batches_partitions.build_add_request(keys)],
-            cursor=dump_cursor(cursor),
-        )
+        return SensorResult(skip_reason=SkipReason(f"{waiting}; {prepare.reason}"), cursor=dump_cursor(cursor))
 
     return zkos_batching_sensor
+
+
+def _seal(context: SensorEvaluationContext, store, cursor: dict, zkos_node, zkos_policy, executed: int
+          ) -> tuple[str, list[str]]:
+    """Seal what the node's new blocks allow, bounded by the batches still waiting for execution.
+
+    Returns why nothing more was sealed and the new partitions; the first of them is prepared at
+    the next tick, once the partitions exist.
+    """
+    next_block, next_batch = cursor["next_block"], cursor["next_batch"]
+    waiting = next_batch - 1 - executed
+    if waiting >= zkos_policy.max_unexecuted_batches:
+        return f"{waiting} batches wait for execution on L1", []
+    room = min(zkos_policy.max_batches_per_tick, zkos_policy.max_unexecuted_batches - waiting)
+    node = zkos_node.client()
+    head = node.head()
+    last = min(head, next_block + room * zkos_policy.blocks_per_batch_limit - 1)
+    if last < next_block:
+        return f"no new block after {next_block - 1}", []
+    summaries = [node.block_for_batch(n).summary() for n in range(next_block, last + 1)]
+    sealed = seal_batches(summaries, zkos_policy.seal_policy(), first_batch=next_batch, now=time.time())[:room]
+    if not sealed:
+        return f"batch {next_batch} from block {next_block} still open (head {head})", []
+    keys = []
+    for batch in sealed:
+        write_json(store, batch.batch_number, SEAL,
+                   {"first_block": batch.first_block, "last_block": batch.last_block, "reason": batch.reason})
+        keys.append(zkos_key(batch.batch_number))
+        context.log.info(f"batch {keys[-1]}: blocks {batch.first_block}..{batch.last_block} ({batch.reason})")
+    cursor.update(next_block=sealed[-1].last_block + 1, next_batch=sealed[-1].batch_number + 1)
+    return f"sealed {len(keys)}", keys
+
+
+def _prepare_request(context: SensorEvaluationContext, store, cursor: dict, max_attempts: int) -> RunRequest | Wait:
+    """The preparation of the oldest sealed batch not yet prepared, when :func:`next_prepare` allows it.
+
+    ``cursor["next_prepare"]`` moves past prepared batches, so a tick looks at one or two partitions.
+    """
+    sealed_up_to = cursor["next_batch"] - 1
+    number = cursor.get("next_prepare", 1)
+    while number <= sealed_up_to and is_materialized(context.instance, "zkos_prover_input", zkos_key(number)):
+        number += 1
+    cursor["next_prepare"] = number
+    key = zkos_key(number)
+    tags = {"dagster/partition": key}
+    decision = next_prepare(
+        number,
+        sealed_up_to=sealed_up_to,
+        previous_prepared=is_materialized(context.instance, "zkos_batch", zkos_key(number - 1)),
+        in_flight=bool(_runs(context, zkos_prepare_job.name, tags, IN_FLIGHT)),
+        failed_attempts=_runs(context, zkos_prepare_job.name, tags, [DagsterRunStatus.FAILURE]),
+        max_attempts=max_attempts,
+    )
+    if isinstance(decision, Wait):
+        return decision
+    seal = read_json(store, number, SEAL)
+    attempt = _runs(context, zkos_prepare_job.name, tags)
+    return RunRequest(
+        run_key=f"prepare-{key}" if attempt == 0 else f"prepare-{key}-attempt-{attempt}",
+        job_name=zkos_prepare_job.name, partition_key=key,
+        tags={"orchestrator/first_block": str(seal["first_block"]), "orchestrator/last_block": str(seal["last_block"])},
+    )
 
 
 def _runs(context: SensorEvaluationContext, job_name: str, tags: dict[str, str], statuses=None) -> int:

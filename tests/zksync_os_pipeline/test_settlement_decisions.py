@@ -33,3 +33,15 @@ def test_execute_takes_proven_batches_past_the_delay_bounded_per_transaction():
     )
     assert isinstance(next_execute(L1Totals(5, 5, 5), executable_up_to=9, max_batches=10, in_flight=False), Wait)
     assert isinstance(next_execute(totals, executable_up_to=9, max_batches=10, in_flight=True), Wait)
+
+
+def test_prepare_goes_one_batch_after_the_other_and_retries_a_failure_a_bounded_number_of_times():
+    from orchestrator_pipelines.zksync_os.settlement_decisions import next_prepare
+
+    ready = dict(sealed_up_to=5, previous_prepared=True, in_flight=False, failed_attempts=0, max_attempts=3)
+    assert next_prepare(3, **ready) == 3
+    assert next_prepare(6, **ready) == Wait("batch 6 is not sealed yet")
+    assert next_prepare(3, **{**ready, "previous_prepared": False}) == Wait("batch 3 waits for batch 2 to be prepared")
+    assert next_prepare(3, **{**ready, "in_flight": True}) == Wait("preparation of batch 3 is in flight")
+    assert next_prepare(3, **{**ready, "failed_attempts": 2}) == 3
+    assert next_prepare(3, **{**ready, "failed_attempts": 3}).reason.endswith("waiting for an operator")
