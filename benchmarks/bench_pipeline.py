@@ -588,6 +588,7 @@ def pipeline_numbers(
         "job_run_wall_s": {job: median(run_walls.get(job, [])) for job in flavour.job_names},
         "job_run_start_delay_s": {job: median(queue_waits.get(job, [])) for job in flavour.job_names},
         "runs_launched": len(runs),
+        "runs_by_job": {job: sum(1 for r in runs if r.dagster_run.job_name == job) for job in flavour.job_names},
         "runs_failed": sum(1 for r in runs if r.dagster_run.status == DagsterRunStatus.FAILURE),
         "run_wall_total_s": round(sum(sum(v) for v in run_walls.values()), 3),
         "latencies": latencies,  # per block, pooled over the rates by the summary; not in the JSON line
@@ -879,7 +880,7 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
         "chain_blocks_per_minute": round(chain_rate, 2),
         **{k: pipeline[k] for k in ("blocks_per_minute", "steady_blocks_per_minute", "p50_block_to_settled_s", "p95_block_to_settled_s",
                                      "max_block_to_settled_s", "first_batch_lag_s", "last_batch_lag_s",
-                                     "runs_launched", "runs_failed", "batches", "blocks_settled",
+                                     "runs_launched", "runs_by_job", "runs_failed", "batches", "blocks_settled",
                                      "deposits_sent", "deposit_errors", "messages_to_l2_settled",
                                      "messages_to_l1_settled", "p50_deposit_to_l2_s", "p50_deposit_to_settled_s")},
         "failed_runs": pipeline["failed_runs"],
