@@ -115,6 +115,7 @@ class Flavour:
     partitions: str
     asset_names: list[str]
     job_names: list[str]
+    settlement_sensor: str  # ticked until idle in-process: settlement is the critical path
 
     def block_range(self, store: LocalArtifactStore, key: str) -> tuple[int, int]:
         """(first block, last block) of the batch (direct) or aggregator batch (aggregated) ``key``."""
@@ -125,8 +126,11 @@ class Flavour:
         return manifest.first_block, manifest.last_block
 
 
-DIRECT = Flavour(False, "state_update", BATCHES, ASSET_NAMES, JOB_NAMES)
-AGGREGATED = Flavour(True, "aggregator_state_update", AGGREGATOR_BATCHES, AGGREGATED_ASSET_NAMES, AGGREGATED_JOB_NAMES)
+DIRECT = Flavour(False, "state_update", BATCHES, ASSET_NAMES, JOB_NAMES, "settlement_sensor")
+AGGREGATED = Flavour(
+    True, "aggregator_state_update", AGGREGATOR_BATCHES, AGGREGATED_ASSET_NAMES, AGGREGATED_JOB_NAMES,
+    "aggregator_settlement_sensor",
+)
 POLL_S = 0.2
 PROVER_POLL_S = 0.1
 DAEMON_STOP_S = 30
@@ -329,7 +333,7 @@ def drive_in_process(settings: Settings, instance: DagsterInstance, chain: Settl
     runner = LocalRunner(build_definitions(settings), instance)
     deadline = Deadline(args.timeout, "in-process pipeline")
     while True:
-        reports = runner.tick_all() + runner.tick_until_idle("settlement_sensor")
+        reports = runner.tick_all() + runner.tick_until_idle(args.flavour.settlement_sensor)
         done, progress = all_settled(instance, chain, args.blocks, args.flavour)
         if done:
             return
