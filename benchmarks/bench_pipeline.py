@@ -2,9 +2,21 @@
 
 The benchmark starts the devnet (anvil with the core contract, the Starknet
 node, the Atlantic-compatible prover with no proving delay), lets the node
-make ``--blocks`` blocks at ``--block-time`` seconds (the orchestrator's
+make ``--blocks`` blocks at each of ``--rates`` blocks per second (a fresh
+devnet per rate; ``--block-time`` gives a single rate; the orchestrator's
 MAX_BLOCK stops batching there), and drives the real pipeline until every one
-of them is settled on anvil:
+of them is settled on anvil.
+
+Which pipeline: by default (``--aggregation``) the two-level one a Starknet
+0.14 chain is settled with: the node makes 0.14.1 blocks, the code location
+runs with ``ORCHESTRATOR_AGGREGATION=on``, blocks are cut into aggregator
+batches of ``--batch-blocks`` (one L1 update each) made of SNOS batches of
+``--snos-batch-blocks`` (one OS run and child proof each), and a block is
+settled when its aggregator batch's ``aggregator_state_update`` is
+materialized. ``--no-aggregation``: the direct path (the devnet's default
+Starknet 0.13.4, one OS run, proof and ``state_update`` per batch).
+
+Who drives it:
 
 - default: the deployment path. A temporary DAGSTER_HOME with the project's
   dagster.yaml (queued run coordinator, a process per run) and
@@ -15,7 +27,14 @@ of them is settled on anvil:
 Then the same block ranges go through the same domain calls in a plain Python
 loop, on a fresh devnet at the same block time and seed: no Dagster, no
 artifact store, one stage after the other, polling the prover every 0.1 s.
-The ratio of the two wall times is ``dagster_overhead_ratio``.
+Aggregated, per aggregator batch: the blocks' state updates read and squashed
+(the batching sensor's work), the aggregation opened, each SNOS batch's OS run
+and child submission, the aggregation closed, the aggregator PIE and DA segment
+fetched and the fact checked on L1, the blobs opened against the aggregated
+output (with the DA cross-check derived from the node), one updateStateKzgDA.
+The ratio of the two wall times is ``dagster_overhead_ratio``; of the CPU
+times (this process and its children, the devnet included in both),
+``dagster_cpu_ratio``.
 
 The devnet carries bridge traffic in both phases: a deposit (``sendMessageToL2``
 with its fee, to the L2 token bridge) every ``--deposit-interval`` seconds while
@@ -23,18 +42,27 @@ the blocks are made, executed by the node as L1 handlers, and a generated
 withdrawal every ``--withdrawal-every`` blocks; the settled batches carry them in
 their message segments and the core contract consumes and records them.
 
-Numbers, per block: settled time of its batch (the ``state_update``
-materialization timestamp) minus the block's timestamp on the node (whole
+Numbers, per block: settled time of its batch (the ``state_update`` or
+``aggregator_state_update`` materialization timestamp) minus the block's timestamp on the node (whole
 seconds, so up to one second too high). Per stage: the median ``duration_s``
 metadata of each asset and the median run wall time of each job. Per deposit:
 seconds from its L1 transaction to its L2 block's timestamp, and to the
 settlement of the batch holding it.
 
-    python benchmarks/bench_pipeline.py [--blocks 120] [--block-time 1.0] [--batch-blocks 10]
-                                        [--in-process] [--timeout S] [--skip-plain-loop]
-                                        [--deposit-interval 3] [--withdrawal-every 5]
+    python benchmarks/bench_pipeline.py [--aggregation | --no-aggregation] [--blocks 120]
+                                        [--rates 1,2 | --block-time S] [--batch-blocks 30]
+                                        [--snos-batch-blocks 10] [--in-process] [--timeout S]
+                                        [--skip-plain-loop] [--deposit-interval 3] [--withdrawal-every 5]
 
-Human-readable lines go to stdout; the last line is one JSON object.
+Human-readable lines go to stdout; the last line is one JSON object: per rate
+(suffix ``_1bps``, ``_2bps``) ``steady_blocks_per_minute``,
+``p50_block_to_settled_s``, ``keeps_pace`` (steady >= the chain's rate) and
+``dagster_cpu_ratio``; pooled over the rates ``p50_block_to_settled_s``,
+``runs_per_block`` and ``dagster_cpu_ratio``; each rate's full detail under
+its key (``1bps``). The defaults (120 blocks per rate, aggregator batches of
+30 in SNOS batches of 10: four L1 updates per rate) take about 8 minutes on
+an idle machine: the chain's 3 minutes for both rates, twice (pipeline and
+plain loop), plus start-up and the last batch's latency.
 """
 
 from __future__ import annotations
@@ -64,7 +92,12 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter  # noqa: E402
 
+from orchestrator_pipelines.aggregation_derivation import derive_da_segment  # noqa: E402
+from orchestrator_pipelines.aggregation_jobs import AGGREGATION_JOBS  # noqa: E402
+from orchestrator_pipelines.aggregation_partitions import AGGREGATOR_BATCHES  # noqa: E402
 from orchestrator_pipelines.assets import BATCH_ASSETS  # noqa: E402
+from orchestrator_pipelines.assets.aggregation_common import load_aggregator_manifest  # noqa: E402
+from orchestrator_pipelines.assets.aggregator_batch import AGGREGATOR_ASSETS  # noqa: E402
 from orchestrator_pipelines.batch_work import blobs_with_point_proofs, encode_batch  # noqa: E402
 from orchestrator_pipelines.batching import BatchManifest  # noqa: E402
 from orchestrator_pipelines.cli.dev import prepare_dagster_home  # noqa: E402
@@ -85,10 +118,47 @@ from orchestrator_pipelines.devnet.starknet_node.generator import (  # noqa: E40
 from orchestrator_pipelines.jobs import ALL_JOBS  # noqa: E402
 from orchestrator_pipelines.local_runner import LocalRunner  # noqa: E402
 from orchestrator_pipelines.partitions import BATCHES  # noqa: E402
+from orchestrator_pipelines.starknet import kzg  # noqa: E402
+from orchestrator_pipelines.starknet.aggregator import AggregatorPie  # noqa: E402
+from orchestrator_pipelines.starknet.da_encoding import da_felts  # noqa: E402
+from orchestrator_pipelines.starknet.da_segment import open_segment_against_output  # noqa: E402
 from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output  # noqa: E402
+from orchestrator_pipelines.starknet.squash import squash_state_updates  # noqa: E402
 
 ASSET_NAMES = [asset.key.to_user_string() for asset in BATCH_ASSETS]
 JOB_NAMES = [job.name for job in ALL_JOBS]
+AGGREGATED_ASSET_NAMES = ["snos_batch_output", "child_proof"] + [asset.key.to_user_string() for asset in AGGREGATOR_ASSETS]
+AGGREGATED_JOB_NAMES = [job.name for job in AGGREGATION_JOBS]
+# The Starknet version the devnet's node stamps on its blocks when the aggregated pipeline is measured:
+# 0.14 is settled by aggregation (orchestrator_pipelines.devnet.env.aggregation_for).
+AGGREGATED_STARKNET_VERSION = "0.14.1"
+
+
+@dataclass(frozen=True)
+class Flavour:
+    """Which pipeline is measured: what counts as settled, its partitions, assets and jobs."""
+
+    aggregated: bool
+    settled_asset: str
+    partitions: str
+    asset_names: list[str]
+    job_names: list[str]
+    settlement_sensor: str  # ticked until idle in-process: settlement is the critical path
+
+    def block_range(self, store: LocalArtifactStore, key: str) -> tuple[int, int]:
+        """(first block, last block) of the batch (direct) or aggregator batch (aggregated) ``key``."""
+        if self.aggregated:
+            manifest = load_aggregator_manifest(store, key)
+        else:
+            manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
+        return manifest.first_block, manifest.last_block
+
+
+DIRECT = Flavour(False, "state_update", BATCHES, ASSET_NAMES, JOB_NAMES, "settlement_sensor")
+AGGREGATED = Flavour(
+    True, "aggregator_state_update", AGGREGATOR_BATCHES, AGGREGATED_ASSET_NAMES, AGGREGATED_JOB_NAMES,
+    "aggregator_settlement_sensor",
+)
 POLL_S = 0.2
 PROVER_POLL_S = 0.1
 DAEMON_STOP_S = 30
@@ -133,8 +203,15 @@ class Deadline:
 # ---- the devnet -------------------------------------------------------------
 
 
-def devnet(state_dir: Path, block_time_s: float, withdrawal_every: int) -> DevnetStack:
-    """Fast blocks, a proof DONE as soon as it is submitted, nothing kept on disk after the run."""
+def devnet(state_dir: Path, block_time_s: float, withdrawal_every: int, aggregated: bool = False) -> DevnetStack:
+    """Fast blocks, a proof DONE as soon as it is submitted, nothing kept on disk after the run.
+
+    ``aggregated``: the node makes Starknet 0.14.1 blocks (settled by aggregation) and no large
+    blocks, as the aggregated end-to-end tests' devnet (tests/pipeline/aggregated_e2e.py).
+    """
+    node_options: dict[str, Any] = {"genesis_accounts": GENESIS_ACCOUNTS, "withdrawal_every": withdrawal_every}
+    if aggregated:
+        node_options.update(starknet_version=AGGREGATED_STARKNET_VERSION, large_block_every=0)
     return DevnetStack(
         DevnetConfig(
             state_dir=state_dir,
@@ -142,7 +219,7 @@ def devnet(state_dir: Path, block_time_s: float, withdrawal_every: int) -> Devne
             prover_delay_s=0.0,
             seed=SEED,
             persist=False,
-            node_options={"genesis_accounts": GENESIS_ACCOUNTS, "withdrawal_every": withdrawal_every},
+            node_options=node_options,
         )
     )
 
@@ -219,6 +296,11 @@ def pipeline_env(stack: DevnetStack, artifacts_dir: Path, args: argparse.Namespa
         ORCHESTRATOR_MAX_BLOCK=str(args.blocks),
         ORCHESTRATOR_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
     )
+    if args.aggregation:
+        # MAX_BATCH_BLOCKS is then the aggregator batch's size; its SNOS batches are cut from it.
+        env.update(ORCHESTRATOR_MAX_BLOCKS_PER_SNOS_BATCH=str(args.snos_batch_blocks))
+        if env["ORCHESTRATOR_AGGREGATION"] != "on":
+            raise RuntimeError(f"the devnet's chain is not settled by aggregation: {env['ORCHESTRATOR_AGGREGATION']}")
     return env
 
 
@@ -241,15 +323,17 @@ def settlement_client(settings: Settings, private_key: str) -> SettlementClient:
 # ---- driving the pipeline -------------------------------------------------------------
 
 
-def batches_settled(instance: DagsterInstance) -> tuple[int, int]:
-    """(batch partitions, those with a state_update), read from the instance."""
-    keys = instance.get_dynamic_partitions(BATCHES)
-    settled = {record.partition_key for record in materializations(instance, "state_update")}
+def batches_settled(instance: DagsterInstance, flavour: Flavour = DIRECT) -> tuple[int, int]:
+    """(batch partitions, those settled: state_update, or aggregator_state_update when aggregated)."""
+    keys = instance.get_dynamic_partitions(flavour.partitions)
+    settled = {record.partition_key for record in materializations(instance, flavour.settled_asset)}
     return len(keys), len(settled & set(keys))
 
 
-def all_settled(instance: DagsterInstance, chain: SettlementClient, last_block: int) -> tuple[bool, str]:
-    total, settled = batches_settled(instance)
+def all_settled(
+    instance: DagsterInstance, chain: SettlementClient, last_block: int, flavour: Flavour = DIRECT
+) -> tuple[bool, str]:
+    total, settled = batches_settled(instance, flavour)
     l1_block = chain.state().block_number
     progress = f"{settled}/{total} batches settled, L1 at block {l1_block}/{last_block}"
     return (l1_block >= last_block and total > 0 and settled == total), progress
@@ -277,8 +361,8 @@ def drive_in_process(settings: Settings, instance: DagsterInstance, chain: Settl
     runner = LocalRunner(build_definitions(settings), instance)
     deadline = Deadline(args.timeout, "in-process pipeline")
     while True:
-        reports = runner.tick_all() + runner.tick_until_idle("settlement_sensor")
-        done, progress = all_settled(instance, chain, args.blocks)
+        reports = runner.tick_all() + runner.tick_until_idle(args.flavour.settlement_sensor)
+        done, progress = all_settled(instance, chain, args.blocks, args.flavour)
         if done:
             return
         deadline.check(progress)
@@ -448,7 +532,7 @@ def drive_daemon(
         while True:
             daemon.check_alive()
             daemon.cpu.sample()
-            done, progress = all_settled(instance, chain, args.blocks)
+            done, progress = all_settled(instance, chain, args.blocks, args.flavour)
             # A settle run goes on after its materialization (checks, events): stopping the daemon
             # then would interrupt it and count it as failed.
             in_flight = instance.get_runs_count(RunsFilter(statuses=RUNS_IN_FLIGHT))
@@ -491,25 +575,28 @@ def first_per_partition(records: list[Any]) -> dict[str, Any]:
     return first
 
 
-def pipeline_numbers(instance: DagsterInstance, store: LocalArtifactStore, timestamps: dict[int, int]) -> dict[str, Any]:
-    settled = first_per_partition(materializations(instance, "state_update"))
+def pipeline_numbers(
+    instance: DagsterInstance, store: LocalArtifactStore, timestamps: dict[int, int], flavour: Flavour = DIRECT
+) -> dict[str, Any]:
+    settled = first_per_partition(materializations(instance, flavour.settled_asset))
     if not settled:
         raise RuntimeError("no batch settled: nothing to report")
-    manifests = {key: BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json"))) for key in settled}
+    ranges = {key: flavour.block_range(store, key) for key in settled}
     latencies, batch_lags = [], []
     for key in sorted(settled):
-        manifest, settled_at = manifests[key], settled[key].timestamp
-        latencies.extend(settled_at - timestamps[n] for n in range(manifest.first_block, manifest.last_block + 1))
-        batch_lags.append(settled_at - timestamps[manifest.last_block])
+        (first, last), settled_at = ranges[key], settled[key].timestamp
+        latencies.extend(settled_at - timestamps[n] for n in range(first, last + 1))
+        batch_lags.append(settled_at - timestamps[last])
     settle_times = sorted(record.timestamp for record in settled.values())
     wall = settle_times[-1] - timestamps[1]
     # Blocks settled per minute from the first settlement to the last: the steady rate, without start-up.
-    after_first = len(latencies) - manifests[min(settled)].n_blocks
+    first, last = ranges[min(settled)]
+    after_first = len(latencies) - (last - first + 1)
     steady = after_first / (settle_times[-1] - settle_times[0]) * 60 if len(settle_times) > 1 else None
 
     durations = {
         asset: median([r.asset_materialization.metadata["duration_s"].value for r in materializations(instance, asset)])
-        for asset in ASSET_NAMES
+        for asset in flavour.asset_names
     }
     runs = instance.get_run_records(RunsFilter())
     run_walls: dict[str, list[float]] = defaultdict(list)
@@ -530,24 +617,26 @@ def pipeline_numbers(instance: DagsterInstance, store: LocalArtifactStore, times
         "first_batch_lag_s": round(batch_lags[0], 3),
         "last_batch_lag_s": round(batch_lags[-1], 3),
         "asset_duration_s": durations,
-        "job_run_wall_s": {job: median(run_walls.get(job, [])) for job in JOB_NAMES},
-        "job_run_start_delay_s": {job: median(queue_waits.get(job, [])) for job in JOB_NAMES},
+        "job_run_wall_s": {job: median(run_walls.get(job, [])) for job in flavour.job_names},
+        "job_run_start_delay_s": {job: median(queue_waits.get(job, [])) for job in flavour.job_names},
         "runs_launched": len(runs),
+        "runs_by_job": {job: sum(1 for r in runs if r.dagster_run.job_name == job) for job in flavour.job_names},
         "runs_failed": sum(1 for r in runs if r.dagster_run.status == DagsterRunStatus.FAILURE),
         "run_wall_total_s": round(sum(sum(v) for v in run_walls.values()), 3),
+        "latencies": latencies,  # per block, pooled over the rates by the summary; not in the JSON line
     }
 
 
 def message_numbers(
     instance: DagsterInstance, store: LocalArtifactStore, deposits: DepositTraffic, rpc_url: str,
-    timestamps: dict[int, int],
+    timestamps: dict[int, int], flavour: Flavour = DIRECT,
 ) -> dict[str, Any]:
     """What the settled batches carried, and how long deposits took to reach L2 and to settle."""
-    settled = first_per_partition(materializations(instance, "state_update"))
+    settled = first_per_partition(materializations(instance, flavour.settled_asset))
     settled_at_block: dict[int, float] = {}
     for key, record in settled.items():
-        manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
-        for number in range(manifest.first_block, manifest.last_block + 1):
+        first, last = flavour.block_range(store, key)
+        for number in range(first, last + 1):
             settled_at_block[number] = record.timestamp
     to_l2 = deposits.l2_blocks(rpc_url)
     metadata = [record.asset_materialization.metadata for record in settled.values()]
@@ -563,11 +652,17 @@ def message_numbers(
     }
 
 
-def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple[int, int]]]:
+def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple]]:
+    """The pipeline on a fresh devnet; with what it reported, the block ranges it cut, for the plain loop.
+
+    A range is (first, last) per batch, or (first, last, [(first, last) per SNOS batch]) per aggregator batch.
+    """
     mode = "in-process (LocalRunner)" if args.in_process else "dagster-daemon, a process per run"
-    say(f"pipeline: {args.blocks} blocks at {args.block_time} s, batches of {args.batch_blocks}, {mode}")
+    cut = (f"aggregator batches of {args.batch_blocks} in SNOS batches of {args.snos_batch_blocks}"
+           if args.aggregation else f"batches of {args.batch_blocks}")
+    say(f"pipeline: {args.blocks} blocks at {args.block_time} s, {cut}, {mode}")
     cpu_before = cpu_seconds()
-    with devnet(work / "devnet", args.block_time, args.withdrawal_every) as stack:
+    with devnet(work / "devnet", args.block_time, args.withdrawal_every, args.aggregation) as stack:
         env = pipeline_env(stack, work / "artifacts", args)
         os.environ.update(env)
         settings = load_settings(env)
@@ -588,12 +683,17 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
             say(f"pipeline: L1 at block {chain.state().block_number} of {args.blocks}")
             timestamps = block_timestamps(stack.starknet_rpc_url, args.blocks)
             store = LocalArtifactStore(settings.artifacts_dir)
-            numbers = pipeline_numbers(instance, store, timestamps)
-            numbers.update(message_numbers(instance, store, deposits, stack.starknet_rpc_url, timestamps))
-            ranges = []
-            for key in sorted(instance.get_dynamic_partitions(BATCHES)):
-                manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
-                ranges.append((manifest.first_block, manifest.last_block))
+            numbers = pipeline_numbers(instance, store, timestamps, args.flavour)
+            numbers.update(message_numbers(instance, store, deposits, stack.starknet_rpc_url, timestamps, args.flavour))
+            ranges: list[tuple] = []
+            for key in sorted(instance.get_dynamic_partitions(args.flavour.partitions)):
+                if args.aggregation:
+                    manifest = load_aggregator_manifest(store, key)
+                    children = [(child.first_block, child.last_block) for child in manifest.snos_batches]
+                    ranges.append((manifest.first_block, manifest.last_block, children))
+                else:
+                    manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
+                    ranges.append((manifest.first_block, manifest.last_block))
             failures = failed_runs(instance)
             numbers["failed_runs"] = failures
             if failures:
@@ -678,10 +778,83 @@ def settle_one_batch(
     clock.timed("state_update", settle)
 
 
-def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Namespace) -> dict[str, Any]:
+def settle_one_aggregator_batch(
+    first: int,
+    last: int,
+    children: list[tuple[int, int]],
+    *,
+    index: int,
+    madara: MadaraClient,
+    snos: DevnetSnosRunner,
+    prover: AtlanticClient,
+    chain: SettlementClient,
+    settings: Settings,
+    scratch: Path,
+    clock: StageClock,
+) -> None:
+    """One aggregator batch through every stage, with the calls its sensors and assets make, minus Dagster.
+
+    The stages are named after the assets doing that work: reading the blocks and squashing their
+    state diffs to size the batch (the aggregator batching sensor), the aggregation (bucket) opened,
+    each SNOS batch's OS run and child submission, the bucket closed, the aggregator PIE and DA
+    segment fetched once the bucket is DONE and its fact checked on L1, the blobs opened against the
+    aggregated output (and the DA cross-check derived from the node), one updateStateKzgDA.
+    """
+    def read_blocks() -> None:
+        updates = [madara.state_update(n) for n in range(first, last + 1)]
+        headers = [madara.block(n) for n in range(first, last + 1)]
+        da_felts(squash_state_updates(updates), None, headers[-1].starknet_version)
+
+    clock.timed("aggregator_batching", read_blocks)
+    version = madara.block(last).starknet_version
+    aggregation_id = clock.timed("aggregation", lambda: prover.open_aggregation(external_id=f"loop-{index}-1"))
+    jobs = []
+    for position, (child_first, child_last) in enumerate(children, start=1):
+        result = clock.timed("snos_batch_output", lambda: snos.run_child(child_first, child_last, scratch))
+        jobs.append(clock.timed("child_proof", lambda: prover.submit_child(
+            result.pie_path.read_bytes(), aggregation_id=aggregation_id, index=position,
+            dedup_id=f"0x{result.fact.hex()}-1", n_steps=result.n_steps,
+        )))
+    poll_id = clock.timed("aggregator_batch", lambda: prover.close_aggregation(aggregation_id, children_job_ids=jobs))
+
+    def prove() -> tuple[AggregatorPie, list[int]]:
+        while (status := prover.aggregation_status(poll_id)).state == "pending":
+            time.sleep(PROVER_POLL_S)
+        if status.state != "done":
+            raise RuntimeError(f"aggregation {poll_id} ended {status.state}: {status.detail}")
+        received = prover.aggregation_artifacts(poll_id)
+        pie = AggregatorPie.from_zip(received.cairo_pie)
+        if not chain.is_fact_valid(pie.fact()):
+            raise RuntimeError(f"aggregator fact 0x{pie.fact().hex()} is not valid on L1")
+        return pie, received.da_segment
+
+    pie, segment = clock.timed("aggregator_proof", prove)
+    output = parse_os_output(pie.aggregated_words)
+
+    def build_blobs():
+        opening = open_segment_against_output(output, segment, max_blobs=settings.max_blobs)
+        proofs = [kzg.compute_point_proof(blob, opening.x0)[0] for blob in opening.blobs]
+        kzg.blob_sidecar(opening.blobs, opening.commitments)
+        derive_da_segment(madara, first, last, version)
+        return opening.blobs, proofs
+
+    blobs, proofs = clock.timed("aggregator_da_blob", build_blobs)
+
+    def settle() -> None:
+        before = chain.state()
+        if before.block_number != first - 1:
+            raise RuntimeError(f"L1 at block {before.block_number}, aggregator batch starts at {first}")
+        chain.update_state_kzg_da(pie.aggregated_words, proofs, blobs)
+        if chain.state().block_number != last:
+            raise RuntimeError(f"L1 did not reach block {last}")
+
+    clock.timed("aggregator_state_update", settle)
+
+
+def run_plain_loop(work: Path, ranges: list[tuple], args: argparse.Namespace) -> dict[str, Any]:
     say(f"plain loop: the same {len(ranges)} block ranges on a fresh devnet, no Dagster")
     cpu_before = cpu_seconds()
-    with devnet(work / "devnet_loop", args.block_time, args.withdrawal_every) as stack, DepositTraffic(
+    with devnet(work / "devnet_loop", args.block_time, args.withdrawal_every, args.aggregation) as stack, DepositTraffic(
         stack, args.deposit_interval, ranges[-1][1]
     ):
         env = pipeline_env(stack, work / "artifacts_loop", args)
@@ -695,12 +868,16 @@ def run_plain_loop(work: Path, ranges: list[tuple[int, int]], args: argparse.Nam
         settled_at: dict[tuple[int, int], float] = {}
         deadline = Deadline(args.timeout, "plain loop")
         scratch = work / "snos_loop"
-        for first, last in ranges:
+        for index, (first, last, *children) in enumerate(ranges):
             while madara.head() < last:
                 deadline.check(f"waiting for block {last}")
                 time.sleep(POLL_S / 4)
-            settle_one_batch(first, last, madara=madara, snos=snos, prover=prover, chain=chain,
-                             settings=settings, scratch=scratch, clock=clock)
+            if args.aggregation:
+                settle_one_aggregator_batch(first, last, children[0], index=index, madara=madara, snos=snos,
+                                            prover=prover, chain=chain, settings=settings, scratch=scratch, clock=clock)
+            else:
+                settle_one_batch(first, last, madara=madara, snos=snos, prover=prover, chain=chain,
+                                 settings=settings, scratch=scratch, clock=clock)
             settled_at[(first, last)] = time.time()
         timestamps = block_timestamps(settings.madara_rpc_url, ranges[-1][1])
     latencies = [at - timestamps[n] for (first, last), at in settled_at.items() for n in range(first, last + 1)]
@@ -725,15 +902,17 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
     chain_rate = 60.0 / args.block_time
     result = {
         "mode": "in_process" if args.in_process else "daemon",
+        "aggregation": args.aggregation,
         "complete": pipeline["complete"],
         "blocks": args.blocks,
         "block_time_s": args.block_time,
         "batch_blocks": args.batch_blocks,
+        "snos_batch_blocks": args.snos_batch_blocks if args.aggregation else None,
         "sensor_interval_s": args.sensor_interval,
         "chain_blocks_per_minute": round(chain_rate, 2),
         **{k: pipeline[k] for k in ("blocks_per_minute", "steady_blocks_per_minute", "p50_block_to_settled_s", "p95_block_to_settled_s",
                                      "max_block_to_settled_s", "first_batch_lag_s", "last_batch_lag_s",
-                                     "runs_launched", "runs_failed", "batches", "blocks_settled",
+                                     "runs_launched", "runs_by_job", "runs_failed", "batches", "blocks_settled",
                                      "deposits_sent", "deposit_errors", "messages_to_l2_settled",
                                      "messages_to_l1_settled", "p50_deposit_to_l2_s", "p50_deposit_to_settled_s")},
         "failed_runs": pipeline["failed_runs"],
@@ -769,6 +948,47 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
     return result
 
 
+def rate_label(rate: float) -> str:
+    """``1bps``, ``2bps``, ``0_5bps``: the suffix of a rate's keys in the JSON line."""
+    return f"{rate:g}bps".replace(".", "_")
+
+
+def summary(details: dict[float, dict[str, Any]], latencies: list[float], args: argparse.Namespace) -> dict[str, Any]:
+    """The JSON line: per rate its steady rate, p50 and whether it keeps pace, the pooled figures, the detail.
+
+    ``keeps_pace_<rate>`` is the issue's target: settling, once running, at least as many blocks a
+    minute as the chain makes (120 at 2 blocks/s). ``runs_per_block`` and ``dagster_cpu_ratio`` pool the
+    rates: all runs over all settled blocks, all pipeline CPU over all plain-loop CPU.
+    """
+    result: dict[str, Any] = {
+        "mode": "in_process" if args.in_process else "daemon",
+        "aggregation": args.aggregation,
+        "blocks": args.blocks,
+        "batch_blocks": args.batch_blocks,
+        "snos_batch_blocks": args.snos_batch_blocks if args.aggregation else None,
+        "rates_bps": [float(f"{rate:g}") for rate in details],
+        "complete": all(detail["complete"] for detail in details.values()),
+        "p50_block_to_settled_s": percentile(latencies, 0.5),
+        "load_average_1m": [round(args.load_average[0], 2), round(os.getloadavg()[0], 2)],
+        "cpu_count": os.cpu_count(),
+    }
+    blocks = sum(detail["blocks_settled"] for detail in details.values())
+    result["runs_per_block"] = round(sum(d["runs_launched"] for d in details.values()) / blocks, 3) if blocks else None
+    loop_cpu = [d.get("plain_loop_cpu_s") for d in details.values()]
+    if all(loop_cpu):
+        result["dagster_cpu_ratio"] = round(sum(d["pipeline_cpu_s"] for d in details.values()) / sum(loop_cpu), 2)
+    for rate, detail in details.items():
+        label = rate_label(rate)
+        steady = detail["steady_blocks_per_minute"]
+        result[f"steady_blocks_per_minute_{label}"] = steady
+        result[f"p50_block_to_settled_s_{label}"] = detail["p50_block_to_settled_s"]
+        result[f"keeps_pace_{label}"] = steady is not None and steady >= 60.0 * rate
+        if "dagster_cpu_ratio" in detail:
+            result[f"dagster_cpu_ratio_{label}"] = detail["dagster_cpu_ratio"]
+        result[label] = detail
+    return result
+
+
 def print_readable(result: dict[str, Any]) -> None:
     say(f"settled {result['blocks_settled']} of {result['blocks']} blocks in {result['batches']} batches: {result['blocks_per_minute']} blocks/min, "
         f"{result['steady_blocks_per_minute']} after the first settlement (chain makes {result['chain_blocks_per_minute']}), "
@@ -796,9 +1016,18 @@ def print_readable(result: dict[str, Any]) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--blocks", type=int, default=120, help="blocks to settle (default 120)")
-    parser.add_argument("--block-time", type=float, default=1.0, help="Starknet block time in seconds (default 1)")
-    parser.add_argument("--batch-blocks", type=int, default=10, help="blocks per batch (default 10)")
+    parser.add_argument("--aggregation", action=argparse.BooleanOptionalAction, default=True,
+                        help="the two-level (aggregated) pipeline on Starknet 0.14.1 blocks (default); "
+                        "--no-aggregation: the direct one-level path on the devnet's default version")
+    parser.add_argument("--blocks", type=int, default=120, help="blocks to settle per rate (default 120)")
+    parser.add_argument("--rates", default=None,
+                        help="block rates (blocks/s), comma-separated, a fresh devnet each (default 1,2)")
+    parser.add_argument("--block-time", type=float, default=None,
+                        help="one rate given as a Starknet block time in seconds (instead of --rates)")
+    parser.add_argument("--batch-blocks", type=int, default=None,
+                        help="blocks per batch, or per aggregator batch when aggregated (default 10 direct, 30 aggregated)")
+    parser.add_argument("--snos-batch-blocks", type=int, default=10,
+                        help="blocks per SNOS batch (aggregated; default 10)")
     parser.add_argument("--sensor-interval", type=int, default=5,
                         help="sensor interval in seconds (default 5, the deployment default)")
     parser.add_argument("--in-process", action="store_true", help="LocalRunner in this process instead of dagster-daemon")
@@ -810,10 +1039,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--withdrawal-every", type=int, default=5,
                         help="a generated L2 withdrawal every N blocks (default 5; 0: none)")
     args = parser.parse_args(argv)
-    if args.timeout is None:
-        args.timeout = args.blocks * args.block_time + 900
-    if min(args.blocks, args.batch_blocks, args.sensor_interval) < 1 or args.block_time <= 0 or args.timeout <= 0:
-        parser.error("--blocks, --batch-blocks, --block-time, --sensor-interval and --timeout must be positive")
+    if args.rates is not None and args.block_time is not None:
+        parser.error("--rates and --block-time are two ways of giving the rate: give one")
+    try:
+        args.rate_list = ([1.0 / args.block_time] if args.block_time is not None
+                          else [float(rate) for rate in (args.rates or "1,2").split(",")])
+    except (ValueError, ZeroDivisionError):
+        parser.error("--rates: comma-separated positive numbers; --block-time: a positive number")
+    if args.batch_blocks is None:
+        args.batch_blocks = 30 if args.aggregation else 10
+    args.flavour = AGGREGATED if args.aggregation else DIRECT
+    if min(args.blocks, args.batch_blocks, args.snos_batch_blocks, args.sensor_interval) < 1 or min(args.rate_list) <= 0 \
+            or (args.timeout is not None and args.timeout <= 0):
+        parser.error("--blocks, --batch-blocks, --snos-batch-blocks, --rates, --sensor-interval and --timeout must be positive")
     if args.deposit_interval < 0 or args.withdrawal_every < 0:
         parser.error("--deposit-interval and --withdrawal-every must be >= 0")
     return args
@@ -827,21 +1065,34 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     args.load_average = [os.getloadavg()[0]]
-    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    saved_env = dict(os.environ)
-    try:
-        pipeline, ranges = run_pipeline(work, args)
-        args.load_average.append(os.getloadavg()[0])
-        run_loop = pipeline["complete"] and not args.skip_plain_loop
-        loop = run_plain_loop(work, ranges, args) if run_loop else None
-        result = report(pipeline, loop, args)
-        print_readable(result)
-        print(json.dumps(result, sort_keys=True), flush=True)
-        return 0 if pipeline["complete"] else 1
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        shutil.rmtree(work, ignore_errors=True)
+    details: dict[float, dict[str, Any]] = {}
+    latencies: list[float] = []
+    for rate in args.rate_list:
+        # A fresh devnet per rate (and per phase): nothing of one rate's chain is left to the next.
+        one = argparse.Namespace(**vars(args))
+        one.block_time = 1.0 / rate
+        one.timeout = args.timeout if args.timeout is not None else args.blocks * one.block_time + 900
+        one.load_average = [os.getloadavg()[0]]
+        say(f"== {rate:g} block(s)/s ==")
+        work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+        saved_env = dict(os.environ)
+        try:
+            pipeline, ranges = run_pipeline(work, one)
+            latencies.extend(pipeline.pop("latencies"))
+            one.load_average.append(os.getloadavg()[0])
+            run_loop = pipeline["complete"] and not args.skip_plain_loop
+            loop = run_plain_loop(work, ranges, one) if run_loop else None
+            details[rate] = report(pipeline, loop, one)
+            print_readable(details[rate])
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+            shutil.rmtree(work, ignore_errors=True)
+    result = summary(details, latencies, args)
+    say(" ".join(f"{key} {result[key]}" for key in sorted(result) if key.startswith(("steady_", "keeps_pace_")))
+        + f"; runs per block {result['runs_per_block']}, dagster CPU ratio {result.get('dagster_cpu_ratio')}")
+    print(json.dumps(result, sort_keys=True), flush=True)
+    return 0 if result["complete"] else 1
 
 
 if __name__ == "__main__":

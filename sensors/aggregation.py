@@ -13,18 +13,28 @@ rebuilt from a new aggregation.
 
 It also adds any aggregator batch partition that the batching sensor wrote but
 could not add (a tick that failed after writing), so nothing written is lost.
+
+The batching sensor requests the first attempt's ``open`` and ``prove_child``
+runs as it closes batches, under the run keys this sensor uses for them. Dagster
+skips a run key only among the runs of the sensor requesting it, so this sensor
+leaves out a request whose run key already has a live or successful run from
+any sensor: without that, each aggregation was opened twice and each SNOS
+batch's OS run and child submission ran twice.
 """
 
 from __future__ import annotations
 
 from dagster import (
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
     sensor,
 )
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 from orchestrator_pipelines.aggregation_decisions import AggregatorBatchView, decide
 from orchestrator_pipelines.aggregation_jobs import JOB_FOR_ACTION
@@ -98,6 +108,16 @@ def gather_view(store, instance, key: str, open_children: tuple[int, ...] | None
     )
 
 
+# The actions the batching sensor also requests, under the same run keys. A failed or canceled run of
+# the batching sensor's is still requested once from here, as before: only a duplicate of a live or
+# successful run is left out.
+REQUESTED_BY_BATCHING = frozenset({"open", "prove_child"})
+NOT_FAILED = [
+    DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+    DagsterRunStatus.SUCCESS,
+]
+
+
 def build_aggregation_sensor(interval_s: int, default_status: DefaultSensorStatus, max_children: int):
     @sensor(
         name="aggregation_sensor",
@@ -160,6 +180,10 @@ def build_aggregation_sensor(interval_s: int, default_status: DefaultSensorStatu
                 ))
                 alerted[key] = view.attempt
             for action in decision.actions:
+                if action.kind in REQUESTED_BY_BATCHING and instance.get_runs_count(
+                    RunsFilter(tags={RUN_KEY_TAG: action.run_key}, statuses=NOT_FAILED)
+                ):
+                    continue  # the batching sensor's run is in flight or done: requesting it again runs it twice
                 partition = (
                     snos_partition_key(key, action.position, max_children) if action.position is not None else key
                 )
