@@ -64,7 +64,7 @@ import uuid
 import warnings
 from collections import Counter, defaultdict
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
