@@ -64,7 +64,7 @@ import uuid
 import warnings
 from collections import Counter, defaultdict
 from contextlib import ExitStack, closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 

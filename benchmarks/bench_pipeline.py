@@ -124,7 +124,6 @@ from orchestrator_pipelines.starknet.da_encoding import da_felts  # noqa: E402
 from orchestrator_pipelines.starknet.da_segment import open_segment_against_output  # noqa: E402
 from orchestrator_pipelines.starknet.os_output import check_blobs_against_output, parse_os_output  # noqa: E402
 from orchestrator_pipelines.starknet.squash import squash_state_updates  # noqa: E402
-from sensors.settlement import IN_FLIGHT  # noqa: E402
 
 ASSET_NAMES = [asset.key.to_user_string() for asset in BATCH_ASSETS]
 JOB_NAMES = [job.name for job in ALL_JOBS]
@@ -514,6 +513,10 @@ class Daemon:
         reap_orphans(process.pid)
 
 
+RUNS_IN_FLIGHT = [
+    DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.STARTED,
+]
+
 
 def drive_daemon(
     home: Path, env: dict[str, str], instance: DagsterInstance, chain: SettlementClient, args
@@ -532,7 +535,7 @@ def drive_daemon(
             done, progress = all_settled(instance, chain, args.blocks, args.flavour)
             # A settle run goes on after its materialization (checks, events): stopping the daemon
             # then would interrupt it and count it as failed.
-            in_flight = instance.get_runs_count(RunsFilter(statuses=IN_FLIGHT))
+            in_flight = instance.get_runs_count(RunsFilter(statuses=RUNS_IN_FLIGHT))
             if done and not in_flight:
                 break
             if done:
