@@ -19,6 +19,7 @@ from orchestrator_pipelines.clients.madara import (
     MadaraClient,
     MadaraRpcError,
 )
+from orchestrator_pipelines.devnet.ports import free_port
 from orchestrator_pipelines.devnet.starknet_node import NodeConfig, NodeServer
 from orchestrator_pipelines.devnet.starknet_node.generator import STRK_FEE_TOKEN_ADDRESS, balance_key
 from orchestrator_pipelines.errors import OrchestratorError, TransientError
@@ -122,14 +123,8 @@ def test_safe_from_threads_and_from_inside_an_event_loop(node: NodeServer, clien
     assert asyncio.run(from_async_code()) == CHAIN_LENGTH
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_connection_refused_is_transient() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(TransientError) as info:
         MadaraClient(url, timeout_s=5, read_attempts=1).head()
     assert url in str(info.value) and "starknet_blockNumber" in str(info.value)

@@ -40,7 +40,7 @@ def test_every_fault_is_one_transient_line_naming_method_and_url(node: NodeServe
             client.state_update(3)
     error = info.value
     message = str(error)
-    assert message.startswith(f"starknet_") and f" at {proxy.url}: " in message, message
+    assert message.startswith("starknet_") and f" at {proxy.url}: " in message, message
     assert message.endswith("(after 2 attempts)") and "\n" not in message, message
     assert error.__cause__ is None and error.__suppress_context__, "the error carries chained causes"
     printed = "".join(traceback.format_exception(error))

@@ -41,12 +41,6 @@ CONFIG_HASH = 0x7C0FF1CE
 GENESIS_ROOT, GENESIS_HASH = 0x1111, 0x2222
 
 
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
-
-
 @pytest.fixture()
 def deployed(anvil: AnvilProcess) -> DeployedContracts:
     return deploy_settlement_contracts(

@@ -12,7 +12,6 @@ from eth_utils import keccak
 from orchestrator_pipelines.devnet.contract_build import (
     ARTIFACTS_DIR,
     CONTRACT_NAMES,
-    CONTRACTS_DIR,
     compile_contracts,
     load_artifact,
     source_path,

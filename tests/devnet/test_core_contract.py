@@ -21,7 +21,6 @@ from orchestrator_pipelines.devnet.anvil import (
 from orchestrator_pipelines.devnet.contract_build import load_artifact
 from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
-    deploy_settlement_contracts,
     is_operator,
     read_addresses,
     register_fact,
@@ -42,27 +41,13 @@ from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
 from orchestrator_pipelines.starknet.messages import l2_to_l1_message_hash
 from orchestrator_pipelines.starknet.os_output import parse_os_output
 
-PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
-CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
-GENESIS = {"genesis_root": 0xAB01, "genesis_block_number": 0, "genesis_block_hash": 0xCD02}
+from tests.devnet.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
 
 
 @pytest.fixture()
 def deployed(anvil: AnvilProcess) -> DeployedContracts:
-    return deploy_settlement_contracts(
-        anvil.url,
-        DEPLOYER_ACCOUNT.private_key,
-        program_hash=PROGRAM_HASH,
-        config_hash=CONFIG_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address],
-        **GENESIS,
-    )
+    return deploy_core(anvil)
 
 
 @pytest.fixture()
@@ -144,9 +129,8 @@ def test_real_mainnet_0_13_3_output_and_blob_settle(
     output = [int(word) for word in (directory / "program_output.txt").read_text().split()]
     blob = bytes.fromhex((directory / "blob_data.txt").read_text().strip())
     # An aggregator run (word 6 is the OS program hash): its fact is under the aggregator program hash.
-    deployed = deploy_settlement_contracts(
-        anvil.url,
-        DEPLOYER_ACCOUNT.private_key,
+    deployed = deploy_core(
+        anvil,
         program_hash=output[6],
         aggregator_program_hash=PROGRAM_HASH,
         config_hash=output[7],

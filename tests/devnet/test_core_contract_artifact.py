@@ -15,7 +15,7 @@ from orchestrator_pipelines.cli import main
 from orchestrator_pipelines.clients.settlement import CoreState, SettlementClient
 from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, DEV_ACCOUNTS, AnvilProcess
 from orchestrator_pipelines.devnet.contract_build import CONTRACTS_DIR, compile_sources, load_artifact
-from orchestrator_pipelines.devnet.l1_deploy import deploy_settlement_contracts, load_core_contract_build, register_fact
+from orchestrator_pipelines.devnet.l1_deploy import load_core_contract_build, register_fact
 from orchestrator_pipelines.devnet.settlement_sample import BLOB_SIZE, build_kzg_settlement_input, random_blob
 from orchestrator_pipelines.devnet.snos_runner import DevnetSnosRunner
 from orchestrator_pipelines.devnet.stack import DevnetConfig, DevnetStack
@@ -23,10 +23,9 @@ from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import felts_to_blobs
 from orchestrator_pipelines.starknet.kzg import compute_point_proof
 
+from tests.devnet.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+
 IDENTITY = "Operator_Own_Build_2026"
-PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
-CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
-GENESIS = {"genesis_root": 0xAB01, "genesis_block_number": 0, "genesis_block_hash": 0xCD02}
 
 
 def _variant(name: str, *, identity: str, operator_role: bool) -> str:
@@ -59,12 +58,6 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
-
-
 def _settle_sample(anvil: AnvilProcess, deployed, key: str) -> None:
     sample = build_kzg_settlement_input(
         [random_blob(bytes(BLOB_SIZE))], prev_root=GENESIS["genesis_root"], new_root=0xAB02, prev_block_number=0,
@@ -80,10 +73,7 @@ def _settle_sample(anvil: AnvilProcess, deployed, key: str) -> None:
 def test_build_without_the_operator_role_gets_no_operator_calls(anvil: AnvilProcess, builds: dict[str, Path]) -> None:
     build = load_core_contract_build(builds["OpenBuild"])
     assert not build.has_operator_role
-    deployed = deploy_settlement_contracts(
-        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address], core_contract_build=build, **GENESIS,
-    )
+    deployed = deploy_core(anvil, core_contract_build=build)
     w3 = Web3(Web3.HTTPProvider(anvil.url))
     core = w3.eth.contract(address=deployed.core_contract, abi=build.abi)
     assert core.functions.identify().call() == "Open_Build"
@@ -96,10 +86,7 @@ def test_build_without_the_operator_role_gets_no_operator_calls(anvil: AnvilProc
 def test_build_with_the_operator_role_gets_the_settlement_operator(anvil: AnvilProcess, builds: dict[str, Path]) -> None:
     build = load_core_contract_build(builds["OwnBuild"])
     assert build.has_operator_role
-    deployed = deploy_settlement_contracts(
-        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address], core_contract_build=build, **GENESIS,
-    )
+    deployed = deploy_core(anvil, core_contract_build=build)
     core = Web3(Web3.HTTPProvider(anvil.url)).eth.contract(address=deployed.core_contract, abi=build.abi)
     assert core.functions.isOperator(SETTLEMENT_ACCOUNT.address).call()
     assert not core.functions.isOperator(DEV_ACCOUNTS[4].address).call()

@@ -13,22 +13,13 @@ from orchestrator_pipelines.devnet.l1_deploy import (
     _deploy,
     _send,
     core_contract,
-    deploy_settlement_contracts,
     initialization_data,
 )
 from orchestrator_pipelines.errors import OrchestratorError
 
-PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
-AGGREGATOR_PROGRAM_HASH = 0x2A5085D7DB3C2DE0032B05C84D9E05CE23591EEC250F174C6A8B36052775AA7
-CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
+from tests.devnet.core_contract_setup import AGGREGATOR_PROGRAM_HASH, CONFIG_HASH, PROGRAM_HASH, deploy_core
+
 VERIFIER = "0x000000000000000000000000000000000000fAC7"
-GENESIS = {"genesis_root": 0xAB01, "genesis_block_number": 0, "genesis_block_hash": 0xCD02}
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +29,7 @@ def w3(anvil: AnvilProcess) -> Web3:
 
 @pytest.fixture()
 def deployed(anvil: AnvilProcess) -> DeployedContracts:
-    return deploy_settlement_contracts(
-        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH,
-        aggregator_program_hash=AGGREGATOR_PROGRAM_HASH, config_hash=CONFIG_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address], **GENESIS,
-    )
+    return deploy_core(anvil, aggregator_program_hash=AGGREGATOR_PROGRAM_HASH)
 
 
 def transact(w3: Web3, key: str, fn, what: str):

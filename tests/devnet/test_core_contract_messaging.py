@@ -17,7 +17,6 @@ from orchestrator_pipelines.devnet.l1_deploy import (
     _send,
     consume_message_from_l2,
     core_contract,
-    deploy_settlement_contracts,
     register_fact,
     send_message_to_l2,
 )
@@ -31,27 +30,17 @@ from orchestrator_pipelines.starknet.messages import (
 )
 from orchestrator_pipelines.starknet.os_output import MessageToL1, MessageToL2
 
-PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
-CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
-GENESIS = {"genesis_root": 0xAB01, "genesis_block_number": 0, "genesis_block_hash": 0xCD02}
+from tests.devnet.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+
 BRIDGE = DEV_ACCOUNTS[3]  # the L1 side of a bridge: sends deposits, consumes withdrawals
 L2_BRIDGE = 0x0594C1582459EA03F77DEAF9EB7E3917D6994A03C13405BA42867F83D85F085D
 HANDLE_DEPOSIT = 0x02D757788A8D8D6F21D1CD40BCE38A8222D70654214E96FF95D8086E684FBEE5
 ETHER = 10**18
 
 
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
-
-
 @pytest.fixture()
 def deployed(anvil: AnvilProcess) -> DeployedContracts:
-    return deploy_settlement_contracts(
-        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH, config_hash=CONFIG_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address], **GENESIS,
-    )
+    return deploy_core(anvil)
 
 
 def contract(anvil: AnvilProcess, deployed: DeployedContracts):

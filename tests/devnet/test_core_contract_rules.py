@@ -20,7 +20,6 @@ from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
     _send,
     core_contract,
-    deploy_settlement_contracts,
     register_fact,
 )
 from orchestrator_pipelines.devnet.settlement_sample import (
@@ -36,10 +35,8 @@ from orchestrator_pipelines.starknet.facts import fact, onchain_data_output_root
 from orchestrator_pipelines.starknet.felt import STARK_PRIME
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, versioned_hash
 
-PROGRAM_HASH = 0x5AB580B04E3532B6B18F81CFA654A05E29DD8E2352D88DF1E765A84072DB07
-AGGREGATOR_PROGRAM_HASH = 0x2A5085D7DB3C2DE0032B05C84D9E05CE23591EEC250F174C6A8B36052775AA7
-CONFIG_HASH = 0x1E2D3C4B5A69788796A5B4C3D2E1F0
-GENESIS = {"genesis_root": 0xAB01, "genesis_block_number": 0, "genesis_block_hash": 0xCD02}
+from tests.devnet.core_contract_setup import AGGREGATOR_PROGRAM_HASH, CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+
 # With one blob: header 0-9, z 10, n_blobs 11, commitment 12-13, y 14-15, then the
 # messages-to-L1 segment length (16) and the messages-to-L2 segment length (17).
 L1_SEGMENT = 16
@@ -47,18 +44,8 @@ L2_SEGMENT = 17
 BLOB = random_blob(random.Random(5).randbytes(BLOB_SIZE))
 
 
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
-
-
 def deploy(anvil: AnvilProcess, **genesis: int) -> DeployedContracts:
-    return deploy_settlement_contracts(
-        anvil.url, DEPLOYER_ACCOUNT.private_key, program_hash=PROGRAM_HASH,
-        aggregator_program_hash=AGGREGATOR_PROGRAM_HASH, config_hash=CONFIG_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address], **{**GENESIS, **genesis},
-    )
+    return deploy_core(anvil, aggregator_program_hash=AGGREGATOR_PROGRAM_HASH, **genesis)
 
 
 @pytest.fixture()

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from dagster import DagsterInstance
-from moto.server import ThreadedMotoServer
 
 from tests.pipeline.e2e_helpers import Pipeline, devnet_with_env
-from tests.pipeline.sensor_helpers import SnsInbox, free_port
+from tests.pipeline.sensor_helpers import SnsInbox
 
 
 @pytest.fixture
@@ -57,21 +55,8 @@ def messaging_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
             yield Pipeline(stack, env, instance)
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    """A real moto server (SNS, SQS) over HTTP on a free local port."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def sns_inbox(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> SnsInbox:
+def sns_inbox(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> SnsInbox:
     """A fresh SNS topic with a subscribed SQS queue; dummy credentials so no real account is reachable."""
     for name, value in (
         ("AWS_ACCESS_KEY_ID", "testing"),
@@ -80,4 +65,4 @@ def sns_inbox(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> SnsInbox:
         ("AWS_DEFAULT_REGION", SnsInbox.REGION),
     ):
         monkeypatch.setenv(name, value)
-    return SnsInbox(moto_server)
+    return SnsInbox(moto_endpoint)

@@ -10,10 +10,8 @@ a test needs their effect.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import uuid
-from contextlib import closing
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -39,12 +37,6 @@ from orchestrator_pipelines.partitions import batch_partition_key, is_materializ
 from orchestrator_pipelines.starknet.blob import blob_from_hex
 
 POLL_S = 0.1
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SnsInbox:

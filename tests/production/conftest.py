@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 PG_HOST = os.environ.get("ORCHESTRATOR_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ORCHESTRATOR_TEST_PG_PORT", "5432"))
 PG_MAINTENANCE_DB = os.environ.get("ORCHESTRATOR_TEST_PG_DB", "test")
 AWS_REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real moto server over HTTP on a free local port (S3, SNS, SQS, ECS...)."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

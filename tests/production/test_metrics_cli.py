@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 from dagster import AssetMaterialization, DagsterInstance
 
-from tests.production.conftest import free_port
+from orchestrator_pipelines.devnet.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # The console script's dispatcher lists sub-command modules; this drives the

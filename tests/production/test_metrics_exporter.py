@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator_pipelines.metrics.exporter import DagsterEventCollector, ExporterCursor, serve
 from orchestrator_pipelines.metrics.registry import OrchestratorMetrics
-from tests.production.conftest import free_port
+from orchestrator_pipelines.devnet.ports import free_port
 
 BATCHES = "batches"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from eth_abi import decode
 from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -29,7 +29,7 @@ from orchestrator_pipelines.zksync_os.encoding import (
     commit_data,
     execute_data,
 )
-from orchestrator_pipelines.zksync_os.l1_client import L1RevertError, ZkOsL1Client
+from orchestrator_pipelines.zksync_os.l1_client import L1RevertError
 from orchestrator_pipelines.zksync_os.model import DAMode, PriorityOpsBatchInfo
 from orchestrator_pipelines.zksync_os.priority_tree import PriorityTree
 from tests.zksync_os.l1_helpers import (
@@ -46,12 +46,6 @@ from tests.zksync_os.l1_helpers import (
 )
 
 THREE_DAYS = 3 * 24 * 3600
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
 
 
 class Chain:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from eth_hash.auto import keccak
 
 from orchestrator_pipelines.devnet.anvil import AnvilProcess
 from orchestrator_pipelines.devnet.zksync_os.l1_deploy import read_deployment, request_deposit, write_deployment
@@ -35,12 +34,6 @@ from tests.zksync_os.l1_helpers import (
     make_batch,
     nonce,
 )
-
-
-@pytest.fixture(scope="module")
-def anvil(tmp_path_factory: pytest.TempPathFactory):
-    with AnvilProcess(log_file=tmp_path_factory.mktemp("anvil") / "anvil.log") as process:
-        yield process
 
 
 def test_discovery_from_the_bridgehub_and_the_chain_id(anvil: AnvilProcess, tmp_path) -> None:
