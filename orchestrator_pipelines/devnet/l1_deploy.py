@@ -25,11 +25,11 @@ from web3.contract import Contract
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from orchestrator_pipelines.devnet.contract_build import load_artifact
+from orchestrator_pipelines.devnet.l1_transactions import connect, send_and_wait
 from orchestrator_pipelines.devnet.snos_runner import DEVNET_AGGREGATOR_FACT_PROGRAM_HASH
-from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
+from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.messages import l1_to_l2_message_hash
 
-TX_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -38,35 +38,6 @@ class DeployedContracts:
     fact_registry: str
     deployer: str
     chain_id: int
-
-
-def _web3(rpc_url: str) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
-    if not w3.is_connected():
-        raise OrchestratorError(f"no Ethereum JSON-RPC answering at {rpc_url}")
-    return w3
-
-
-def _send(w3: Web3, private_key: str, tx: dict[str, Any], what: str) -> Any:
-    account = Account.from_key(private_key)
-    tx = dict(tx)
-    tx.setdefault("from", account.address)
-    tx.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
-    tx.setdefault("chainId", w3.eth.chain_id)
-    if "gas" not in tx:
-        try:
-            tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 10_000
-        except ContractLogicError as exc:
-            raise OrchestratorError(f"{what} reverted: {exc.message.removeprefix('execution reverted: ')}") from None
-    base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
-    tx.setdefault("maxPriorityFeePerGas", 1_000_000_000)
-    tx.setdefault("maxFeePerGas", 2 * base_fee + tx["maxPriorityFeePerGas"])
-    signed = account.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=TX_TIMEOUT_S, poll_latency=0.1)
-    if receipt["status"] != 1:
-        raise OrchestratorError(f"{what} failed on chain: transaction {tx_hash.to_0x_hex()} reverted")
-    return receipt
 
 
 @dataclass(frozen=True)
@@ -147,7 +118,7 @@ def deploy_artifact(w3: Web3, private_key: str, abi: list[dict[str, Any]], bytec
     """Deploy compiled ``bytecode`` with constructor ``args``; returns the contract address."""
     factory = w3.eth.contract(abi=abi, bytecode=bytecode)
     tx = factory.constructor(*args).build_transaction({"from": Account.from_key(private_key).address, "gas": 6_000_000})
-    receipt = _send(w3, private_key, {k: v for k, v in tx.items() if k in ("data", "gas", "value")}, f"deploying {name}")
+    receipt = send_and_wait(w3, private_key, {k: v for k, v in tx.items() if k in ("data", "gas", "value")}, f"deploying {name}")
     return Web3.to_checksum_address(receipt["contractAddress"])
 
 
@@ -179,7 +150,7 @@ def initialization_data(
 def initialize_core_contract(w3: Web3, governor_key: str, contract: Contract, data: bytes) -> None:
     """Call ``initializeContractState(data)``: the caller becomes the contract's governor."""
     call = contract.functions.initializeContractState(data)._encode_transaction_data()
-    _send(w3, governor_key, {"to": contract.address, "data": call}, "initializeContractState")
+    send_and_wait(w3, governor_key, {"to": contract.address, "data": call}, "initializeContractState")
 
 
 def deploy_settlement_contracts(
@@ -206,7 +177,7 @@ def deploy_settlement_contracts(
     project's own, initialised the same way; operators are registered only if the
     build has the operator role.
     """
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     fact_registry = _deploy(w3, deployer_key, "FactRegistry")
     if core_contract_build is None:
         core_contract_address = _deploy(w3, deployer_key, "StarknetCoreContract")
@@ -246,31 +217,31 @@ def core_contract(w3: Web3, address: str) -> Contract:
 
 def register_operator(rpc_url: str, governor_key: str, core_contract_address: str, operator: str) -> str | None:
     """Let ``operator`` update the core contract's state; returns the tx hash, or None when it already may."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     contract = core_contract(w3, core_contract_address)
     operator = Web3.to_checksum_address(operator)
     if contract.functions.isOperator(operator).call():
         return None
     data = contract.functions.registerOperator(operator)._encode_transaction_data()
-    receipt = _send(w3, governor_key, {"to": contract.address, "data": data}, f"registerOperator({operator})")
+    receipt = send_and_wait(w3, governor_key, {"to": contract.address, "data": data}, f"registerOperator({operator})")
     return receipt["transactionHash"].to_0x_hex()
 
 
 def unregister_operator(rpc_url: str, governor_key: str, core_contract_address: str, operator: str) -> str | None:
     """Withdraw ``operator``'s right to update the state; returns the tx hash, or None when it had none."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     contract = core_contract(w3, core_contract_address)
     operator = Web3.to_checksum_address(operator)
     if not contract.functions.isOperator(operator).call():
         return None
     data = contract.functions.unregisterOperator(operator)._encode_transaction_data()
-    receipt = _send(w3, governor_key, {"to": contract.address, "data": data}, f"unregisterOperator({operator})")
+    receipt = send_and_wait(w3, governor_key, {"to": contract.address, "data": data}, f"unregisterOperator({operator})")
     return receipt["transactionHash"].to_0x_hex()
 
 
 def is_operator(rpc_url: str, core_contract_address: str, address: str) -> bool:
     """Whether ``address`` may update the state; False for a contract without the operator role."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     try:
         contract = core_contract(w3, core_contract_address)
         return bool(contract.functions.isOperator(Web3.to_checksum_address(address)).call())
@@ -280,7 +251,7 @@ def is_operator(rpc_url: str, core_contract_address: str, address: str) -> bool:
 
 def aggregator_program_hash(rpc_url: str, core_contract_address: str) -> int | None:
     """The core contract's ``aggregatorProgramHash``; None for a contract without the fact rule."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     try:
         return int(core_contract(w3, core_contract_address).functions.aggregatorProgramHash().call())
     except (ContractLogicError, BadFunctionCallOutput, ValueError):
@@ -293,10 +264,10 @@ def fact_registry_contract(w3: Web3, address: str) -> Contract:
 
 def transfer_fact_registry_ownership(rpc_url: str, owner_key: str, fact_registry: str, new_owner: str) -> str:
     """Hand the registry to another account (the prover's registrar key); returns the tx hash."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     registry = fact_registry_contract(w3, fact_registry)
     data = registry.functions.transferOwnership(Web3.to_checksum_address(new_owner))._encode_transaction_data()
-    receipt = _send(w3, owner_key, {"to": registry.address, "data": data}, "transferOwnership")
+    receipt = send_and_wait(w3, owner_key, {"to": registry.address, "data": data}, "transferOwnership")
     return receipt["transactionHash"].to_0x_hex()
 
 
@@ -304,12 +275,12 @@ def register_fact(rpc_url: str, owner_key: str, fact_registry: str, fact: bytes)
     """Register ``fact`` (32 bytes); returns the tx hash, or None when it was already valid."""
     if len(fact) != 32:
         raise InvalidInputError(f"fact must be 32 bytes, got {len(fact)}")
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     registry = fact_registry_contract(w3, fact_registry)
     if registry.functions.isValid(fact).call():
         return None
     data = registry.functions.registerFact(fact)._encode_transaction_data()
-    receipt = _send(w3, owner_key, {"to": registry.address, "data": data}, f"registerFact(0x{fact.hex()})")
+    receipt = send_and_wait(w3, owner_key, {"to": registry.address, "data": data}, f"registerFact(0x{fact.hex()})")
     return receipt["transactionHash"].to_0x_hex()
 
 
@@ -362,11 +333,11 @@ def send_message_to_l2(
     fee_wei: int,
 ) -> SentMessageToL2:
     """Send an L1->L2 message (a deposit's message) from the account of ``sender_key``, paying ``fee_wei``."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     contract = core_contract(w3, core_contract_address)
     fn = contract.functions.sendMessageToL2(int(to_address), int(selector), [int(w) for w in payload])
     data = fn._encode_transaction_data()
-    receipt = _send(
+    receipt = send_and_wait(
         w3, sender_key, {"to": contract.address, "data": data, "value": int(fee_wei)}, "sendMessageToL2"
     )
     (event,) = contract.events.LogMessageToL2().process_receipt(receipt)
@@ -390,8 +361,8 @@ def consume_message_from_l2(
     Refused with ``INVALID_MESSAGE_TO_CONSUME`` while no settled state update carries the
     message, or once every copy was consumed.
     """
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     contract = core_contract(w3, core_contract_address)
     data = contract.functions.consumeMessageFromL2(int(from_address), [int(w) for w in payload])._encode_transaction_data()
-    receipt = _send(w3, consumer_key, {"to": contract.address, "data": data}, "consumeMessageFromL2")
+    receipt = send_and_wait(w3, consumer_key, {"to": contract.address, "data": data}, "consumeMessageFromL2")
     return receipt["transactionHash"].to_0x_hex()

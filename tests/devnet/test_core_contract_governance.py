@@ -8,10 +8,10 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, AnvilProcess
+from orchestrator_pipelines.devnet.l1_transactions import send_and_wait
 from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
     _deploy,
-    _send,
     core_contract,
     initialization_data,
 )
@@ -33,7 +33,7 @@ def deployed(anvil: AnvilProcess) -> DeployedContracts:
 
 
 def transact(w3: Web3, key: str, fn, what: str):
-    return _send(w3, key, {"to": fn.address, "data": fn._encode_transaction_data()}, what)
+    return send_and_wait(w3, key, {"to": fn.address, "data": fn._encode_transaction_data()}, what)
 
 
 def init_words(**overrides) -> bytes:

@@ -12,9 +12,9 @@ from web3.logs import DISCARD
 
 from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, DEV_ACCOUNTS, SETTLEMENT_ACCOUNT, AnvilProcess
+from orchestrator_pipelines.devnet.l1_transactions import send_and_wait
 from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
-    _send,
     consume_message_from_l2,
     core_contract,
     register_fact,
@@ -156,7 +156,7 @@ def _sender_call(anvil, deployed, name: str, sent, account=BRIDGE) -> str:
     core = contract(anvil, deployed)
     fn = getattr(core.functions, name)(L2_BRIDGE, HANDLE_DEPOSIT, [0xBEEF, 42, 0], sent.nonce)
     w3 = Web3(Web3.HTTPProvider(anvil.url))
-    return _send(w3, account.private_key, {"to": core.address, "data": fn._encode_transaction_data()}, name)
+    return send_and_wait(w3, account.private_key, {"to": core.address, "data": fn._encode_transaction_data()}, name)
 
 
 def test_cancellation_needs_a_request_and_the_delay(anvil: AnvilProcess, deployed: DeployedContracts) -> None:
@@ -164,7 +164,7 @@ def test_cancellation_needs_a_request_and_the_delay(anvil: AnvilProcess, deploye
     assert core.functions.messageCancellationDelay().call() == 5 * 24 * 3600
     w3 = Web3(Web3.HTTPProvider(anvil.url))
     governor_call = core.functions.setMessageCancellationDelay(600)._encode_transaction_data()
-    _send(w3, DEPLOYER_ACCOUNT.private_key, {"to": core.address, "data": governor_call}, "setMessageCancellationDelay")
+    send_and_wait(w3, DEPLOYER_ACCOUNT.private_key, {"to": core.address, "data": governor_call}, "setMessageCancellationDelay")
     assert core.functions.messageCancellationDelay().call() == 600
     sent = deposit(anvil, deployed, 42)
 

@@ -16,9 +16,9 @@ from web3 import Web3
 
 from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, AnvilProcess
+from orchestrator_pipelines.devnet.l1_transactions import send_and_wait
 from orchestrator_pipelines.devnet.l1_deploy import (
     DeployedContracts,
-    _send,
     core_contract,
     register_fact,
 )
@@ -303,11 +303,11 @@ def test_a_state_update_made_during_message_processing_is_refused(
     contract = w3.eth.contract(address=operator, abi=artifact["abi"])
 
     with pytest.raises(OrchestratorError, match="^settle reverted: REENTRANCY_FAILURE$"):
-        _send(w3, DEPLOYER_ACCOUNT.private_key,
+        send_and_wait(w3, DEPLOYER_ACCOUNT.private_key,
               {"to": operator, "data": contract.functions.settle(outer, nested)._encode_transaction_data()}, "settle")
     assert client.state().block_number == 0
     # Without the nested update the same output settles, and the fee reaches the operator.
-    _send(w3, DEPLOYER_ACCOUNT.private_key,
+    send_and_wait(w3, DEPLOYER_ACCOUNT.private_key,
           {"to": operator, "data": contract.functions.settle(outer, [])._encode_transaction_data()}, "settle")
     assert client.state().block_number == 9
     assert w3.eth.get_balance(operator) == 10**15

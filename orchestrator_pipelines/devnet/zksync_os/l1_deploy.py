@@ -23,13 +23,12 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
 
 from orchestrator_pipelines.devnet.contract_build import load_artifact
+from orchestrator_pipelines.devnet.l1_transactions import connect, send_and_wait
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
 from orchestrator_pipelines.zksync_os.model import ZERO_ADDRESS, DAMode, StoredBatchInfo
 
-TX_TIMEOUT_S = 60
 # v0.29.9 packed as major << 64 | minor << 32 | patch.
 PROTOCOL_VERSION = (0, 29, 9)
 COMMITTER_ROLE = keccak(b"COMMITTER_ROLE")
@@ -63,46 +62,16 @@ class ZkOsL1Deployment:
     genesis: dict
 
 
-def _web3(rpc_url: str) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
-    if not w3.is_connected():
-        raise OrchestratorError(f"no Ethereum JSON-RPC answering at {rpc_url}")
-    return w3
-
-
-def _send(w3: Web3, private_key: str, tx: dict[str, Any], what: str) -> Any:
-    account = Account.from_key(private_key)
-    tx = dict(tx)
-    tx.setdefault("from", account.address)
-    tx.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
-    tx.setdefault("chainId", w3.eth.chain_id)
-    tx.setdefault("value", 0)
-    if "gas" not in tx:
-        try:
-            tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 20_000
-        except ContractLogicError as exc:
-            raise OrchestratorError(f"{what} reverted: {exc.message}") from None
-    base_fee = w3.eth.get_block("latest")["baseFeePerGas"]
-    tx.setdefault("maxPriorityFeePerGas", 1_000_000_000)
-    tx.setdefault("maxFeePerGas", 2 * base_fee + tx["maxPriorityFeePerGas"])
-    signed = account.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=TX_TIMEOUT_S, poll_latency=0.05)
-    if receipt["status"] != 1:
-        raise OrchestratorError(f"{what} failed on chain: transaction {tx_hash.to_0x_hex()} reverted")
-    return receipt
-
-
 def _deploy(w3: Web3, private_key: str, name: str, *args: Any) -> str:
     artifact = load_artifact(name)
     data = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"]).constructor(*args).data_in_transaction
-    receipt = _send(w3, private_key, {"data": data}, f"deploying {name}")
+    receipt = send_and_wait(w3, private_key, {"data": data}, f"deploying {name}")
     return Web3.to_checksum_address(receipt["contractAddress"])
 
 
 def _call(w3: Web3, private_key: str, contract: Contract, fn: str, *args: Any) -> None:
     data = getattr(contract.functions, fn)(*args)._encode_transaction_data()
-    _send(w3, private_key, {"to": contract.address, "data": data}, f"{fn} on {contract.address}")
+    send_and_wait(w3, private_key, {"to": contract.address, "data": data}, f"{fn} on {contract.address}")
 
 
 def contract_at(w3: Web3, name: str, address: str) -> Contract:
@@ -133,7 +102,7 @@ def deploy_zksync_os_l1(
         raise InvalidInputError(f"the genesis batch is batch 0, got batch {genesis.batch_number}")
     if not 0 <= execution_delay_s < 2**32:
         raise InvalidInputError(f"execution delay must fit in uint32 seconds, got {execution_delay_s}")
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     deployer = Account.from_key(deployer_key).address
     start_block = w3.eth.block_number
     l2_da = Web3.to_checksum_address(l2_da_validator or "0x" + ZERO_ADDRESS.hex())
@@ -189,7 +158,7 @@ def deploy_zksync_os_l1(
 
 def set_execution_delay(rpc_url: str, owner_key: str, validator_timelock: str, delay_s: int) -> None:
     """Change the timelock's execution delay (owner only)."""
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     _call(w3, owner_key, contract_at(w3, "ValidatorTimelock", validator_timelock), "setExecutionDelay", delay_s)
 
 
@@ -207,12 +176,12 @@ def request_deposit(
 
     Returns the priority transaction's canonical hash and the L1 block it was included in.
     """
-    w3 = _web3(rpc_url)
+    w3 = connect(rpc_url)
     chain = contract_at(w3, "ZKChain", diamond)
     data = chain.functions.requestL2Transaction(
         Web3.to_checksum_address(to), amount_wei, b"", l2_gas_limit, gas_per_pubdata, [], "0x" + "00" * 20
     )._encode_transaction_data()
-    receipt = _send(w3, sender_key, {"to": chain.address, "data": data, "value": amount_wei}, "requestL2Transaction")
+    receipt = send_and_wait(w3, sender_key, {"to": chain.address, "data": data, "value": amount_wei}, "requestL2Transaction")
     events = chain.events.NewPriorityRequest().process_receipt(receipt)
     if len(events) != 1:
         raise OrchestratorError(f"requestL2Transaction emitted {len(events)} NewPriorityRequest events, not one")
