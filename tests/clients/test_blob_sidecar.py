@@ -24,7 +24,7 @@ from web3 import Web3
 
 from orchestrator_pipelines.clients.settlement import CoreState, SettlementClient
 from orchestrator_pipelines.devnet.anvil import DEPLOYER_ACCOUNT, SETTLEMENT_ACCOUNT, AnvilProcess
-from orchestrator_pipelines.devnet.l1_deploy import DeployedContracts, deploy_settlement_contracts, register_fact
+from orchestrator_pipelines.devnet.l1_deploy import DeployedContracts, register_fact
 from orchestrator_pipelines.devnet.settlement_sample import (
     BLOB_SIZE,
     KzgSettlementInput,
@@ -40,9 +40,9 @@ from orchestrator_pipelines.starknet.kzg import (
     verify_blob_proof,
     versioned_hash,
 )
+from tests.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
-PROGRAM_HASH, CONFIG_HASH = 0x5151, 0x7A7A
-GENESIS_ROOT, GENESIS_HASH = 0x1000, 0x2000
+GENESIS_ROOT, GENESIS_HASH = GENESIS["genesis_root"], GENESIS["genesis_block_hash"]
 # What geth before Osaka answers for a transaction whose sidecar it cannot decode.
 PRE_OSAKA_REFUSAL = "rlp: input list has too many elements for types.BlobTxSidecar"
 
@@ -127,16 +127,7 @@ def prague(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilProcess]:
 
 
 def deploy(anvil: AnvilProcess) -> DeployedContracts:
-    return deploy_settlement_contracts(
-        anvil.url,
-        DEPLOYER_ACCOUNT.private_key,
-        program_hash=PROGRAM_HASH,
-        config_hash=CONFIG_HASH,
-        genesis_root=GENESIS_ROOT,
-        genesis_block_number=0,
-        genesis_block_hash=GENESIS_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address],
-    )
+    return deploy_core(anvil)
 
 
 def next_batch(anvil: AnvilProcess, contracts: DeployedContracts, blob_count: int, seed: int) -> KzgSettlementInput:

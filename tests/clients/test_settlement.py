@@ -33,26 +33,16 @@ from orchestrator_pipelines.devnet.settlement_sample import (
 )
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, versioned_hash
 from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError, TransientError
+from tests.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
 SECOND_OPERATOR = DEV_ACCOUNTS[3]
 
-PROGRAM_HASH = 0x3A5F1B2C
-CONFIG_HASH = 0x7C0FF1CE
-GENESIS_ROOT, GENESIS_HASH = 0x1111, 0x2222
+GENESIS_ROOT, GENESIS_HASH = GENESIS["genesis_root"], GENESIS["genesis_block_hash"]
 
 
 @pytest.fixture()
 def deployed(anvil: AnvilProcess) -> DeployedContracts:
-    return deploy_settlement_contracts(
-        anvil.url,
-        DEPLOYER_ACCOUNT.private_key,
-        program_hash=PROGRAM_HASH,
-        config_hash=CONFIG_HASH,
-        genesis_root=GENESIS_ROOT,
-        genesis_block_number=0,
-        genesis_block_hash=GENESIS_HASH,
-        operators=[SETTLEMENT_ACCOUNT.address],
-    )
+    return deploy_core(anvil)
 
 
 @pytest.fixture()

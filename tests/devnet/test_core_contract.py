@@ -41,7 +41,7 @@ from orchestrator_pipelines.errors import InvalidInputError, OrchestratorError
 from orchestrator_pipelines.starknet.messages import l2_to_l1_message_hash
 from orchestrator_pipelines.starknet.os_output import parse_os_output
 
-from tests.devnet.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+from tests.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
 
 

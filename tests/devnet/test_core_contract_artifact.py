@@ -23,7 +23,7 @@ from orchestrator_pipelines.errors import InvalidInputError
 from orchestrator_pipelines.starknet.blob import felts_to_blobs
 from orchestrator_pipelines.starknet.kzg import compute_point_proof
 
-from tests.devnet.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+from tests.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
 IDENTITY = "Operator_Own_Build_2026"
 

@@ -17,7 +17,7 @@ from orchestrator_pipelines.devnet.l1_deploy import (
 )
 from orchestrator_pipelines.errors import OrchestratorError
 
-from tests.devnet.core_contract_setup import AGGREGATOR_PROGRAM_HASH, CONFIG_HASH, PROGRAM_HASH, deploy_core
+from tests.core_contract_setup import AGGREGATOR_PROGRAM_HASH, CONFIG_HASH, PROGRAM_HASH, deploy_core
 
 VERIFIER = "0x000000000000000000000000000000000000fAC7"
 

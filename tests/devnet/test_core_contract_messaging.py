@@ -30,7 +30,7 @@ from orchestrator_pipelines.starknet.messages import (
 )
 from orchestrator_pipelines.starknet.os_output import MessageToL1, MessageToL2
 
-from tests.devnet.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+from tests.core_contract_setup import CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
 BRIDGE = DEV_ACCOUNTS[3]  # the L1 side of a bridge: sends deposits, consumes withdrawals
 L2_BRIDGE = 0x0594C1582459EA03F77DEAF9EB7E3917D6994A03C13405BA42867F83D85F085D

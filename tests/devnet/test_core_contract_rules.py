@@ -35,7 +35,7 @@ from orchestrator_pipelines.starknet.facts import fact, onchain_data_output_root
 from orchestrator_pipelines.starknet.felt import STARK_PRIME
 from orchestrator_pipelines.starknet.kzg import blob_to_commitment, versioned_hash
 
-from tests.devnet.core_contract_setup import AGGREGATOR_PROGRAM_HASH, CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
+from tests.core_contract_setup import AGGREGATOR_PROGRAM_HASH, CONFIG_HASH, GENESIS, PROGRAM_HASH, deploy_core
 
 # With one blob: header 0-9, z 10, n_blobs 11, commitment 12-13, y 14-15, then the
 # messages-to-L1 segment length (16) and the messages-to-L2 segment length (17).

@@ -11,16 +11,23 @@ from dagster import DagsterInstance
 from tests.pipeline.e2e_helpers import Pipeline, devnet_with_env
 from tests.pipeline.sensor_helpers import SnsInbox
 
+MANUAL = {"block_time_s": 0, "prover_delay_s": 0.2, "large_block_every": 0, "max_batch_blocks": 4}
 
-@pytest.fixture
-def devnet_pipeline(tmp_path: Path, request) -> Iterator[Pipeline]:
-    """Devnet with fast blocks, a multi-blob block early, a short proving delay."""
-    options = getattr(request, "param", {}) or {}
+
+def _pipeline(tmp_path: Path, options: dict) -> Iterator[Pipeline]:
+    """The devnet started with ``options`` and a Dagster instance of its own under ``tmp_path``."""
     with devnet_with_env(tmp_path, options) as (stack, env):
         home = tmp_path / "dagster_home"
         home.mkdir()
         with DagsterInstance.local_temp(str(home)) as instance:
             yield Pipeline(stack, env, instance)
+
+
+@pytest.fixture
+def devnet_pipeline(tmp_path: Path, request) -> Iterator[Pipeline]:
+    """Devnet with fast blocks, a multi-blob block early, a short proving delay."""
+    options = getattr(request, "param", {}) or {}
+    yield from _pipeline(tmp_path, options)
 
 
 @pytest.fixture
@@ -30,29 +37,13 @@ def manual_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     Sensor and asset tests decide exactly which blocks exist when a sensor
     ticks, so every rule is checked against a known chain, not a racing timer.
     """
-    options = {"block_time_s": 0, "prover_delay_s": 0.2, "large_block_every": 0, "max_batch_blocks": 4}
-    with devnet_with_env(tmp_path, options) as (stack, env):
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        with DagsterInstance.local_temp(str(home)) as instance:
-            yield Pipeline(stack, env, instance)
+    yield from _pipeline(tmp_path, MANUAL)
 
 
 @pytest.fixture
 def messaging_pipeline(tmp_path: Path) -> Iterator[Pipeline]:
     """The manual devnet with a withdrawal every second block: bridge traffic in every batch."""
-    options = {
-        "block_time_s": 0,
-        "prover_delay_s": 0.2,
-        "large_block_every": 0,
-        "max_batch_blocks": 4,
-        "withdrawal_every": 2,
-    }
-    with devnet_with_env(tmp_path, options) as (stack, env):
-        home = tmp_path / "dagster_home"
-        home.mkdir()
-        with DagsterInstance.local_temp(str(home)) as instance:
-            yield Pipeline(stack, env, instance)
+    yield from _pipeline(tmp_path, {**MANUAL, "withdrawal_every": 2})
 
 
 @pytest.fixture

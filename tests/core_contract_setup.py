@@ -1,4 +1,4 @@
-"""One core-contract deployment for the devnet contract tests: the program hashes and genesis they settle against.
+"""One core-contract deployment for the tests that settle on it: the program hashes and genesis they settle against.
 
 The hashes are real-looking felts (an OS program hash, an aggregator program
 hash, a config hash) so that the contract's output rules see the values they
