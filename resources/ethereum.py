@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import time
+
 from dagster import ConfigurableResource
+from pydantic import PrivateAttr
 
 from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.config import setting_default as default
+from orchestrator_pipelines.peer_identity import ChainIdMismatchError, l1_chain_id_problem
+from resources.madara_rpc import CHAIN_ID_RECHECK_S
 
 GWEI = 10**9
 
 
 class SettlementResource(ConfigurableResource):
-    """Values come from the settings (``build_resources``); defaults are the settings' own."""
+    """Values come from the settings (``build_resources``); defaults are the settings' own.
+
+    With ``chain_id`` set, :meth:`client` first checks the RPC's ``eth_chainId``
+    (remembered by this resource instance as for the node) and raises
+    :class:`ChainIdMismatchError` when it is another chain.
+    """
 
     rpc_url: str
     private_key: str
@@ -28,12 +38,14 @@ class SettlementResource(ConfigurableResource):
     state_update_max_fee_wei: int = default("l1_state_update_max_fee_wei")
     base_fee_multiplier: float = default("l1_base_fee_multiplier")
     blob_sidecar: str = default("blob_sidecar")
+    chain_id: int | None = default("l1_chain_id")
+    _chain_id_checked_at: float | None = PrivateAttr(default=None)
 
     def client(self) -> SettlementClient:
         def wei(gwei: float | None) -> int | None:
             return None if gwei is None else int(gwei * GWEI)
 
-        return SettlementClient(
+        client = SettlementClient(
             self.rpc_url,
             self.private_key,
             self.core_contract_address,
@@ -50,3 +62,10 @@ class SettlementResource(ConfigurableResource):
             base_fee_multiplier=self.base_fee_multiplier,
             blob_sidecar=self.blob_sidecar,
         )
+        checked = self._chain_id_checked_at
+        if self.chain_id is not None and (checked is None or time.monotonic() - checked > CHAIN_ID_RECHECK_S):
+            problem = l1_chain_id_problem(self.rpc_url, self.chain_id, client.w3.eth.chain_id)
+            if problem:
+                raise ChainIdMismatchError(problem)
+            self._chain_id_checked_at = time.monotonic()
+        return client
