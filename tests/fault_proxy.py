@@ -5,12 +5,16 @@ connection, sends a truncated body, or takes longer than the client waits.
 :class:`FaultProxy` sits in front of a real server (the devnet node) and does
 each of these to a configurable share of the requests, choosing with a seeded
 RNG, so a test can show that the orchestrator gets through a given fault rate
-rather than hoping the network is kind. Everything else is forwarded as is.
+rather than hoping the network is kind. Everything else is forwarded as is,
+unless ``rewrite`` is set: a peer that answers well-formed but wrong (another
+chain id, another hash for a block) is a fault of its own, and
+:func:`rewrite_result` makes one from a real server's answers.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import socket
 import struct
@@ -18,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 # Headers that describe the client's connection to the proxy, not the request itself.
@@ -36,8 +40,9 @@ class FaultProxy:
 
     ``counts`` tells how many requests got each fault ("ok" for forwarded ones).
     A delayed request is held ``delay_s`` and then forwarded (the client has
-    usually given up by then). Use as a context manager; ``rate`` can be changed
-    while it runs.
+    usually given up by then). Use as a context manager; ``rate`` and
+    ``rewrite`` (request body, answer body -> answer body, applied to every
+    forwarded answer) can be changed while it runs.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class FaultProxy:
         self.upstream_path = parts.path or "/"
         self.rate = rate
         self.delay_s = delay_s
+        self.rewrite: Callable[[bytes, bytes], bytes] | None = None
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -101,6 +107,25 @@ class FaultProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def rewrite_result(method: str, change: Callable[[Any, Any], Any]) -> Callable[[bytes, bytes], bytes]:
+    """A ``rewrite`` replacing the ``result`` of JSON-RPC ``method`` calls by ``change(params, result)``.
+
+    Other methods, errors and answers that are not JSON pass unchanged.
+    """
+
+    def rewrite(request: bytes, answer: bytes) -> bytes:
+        try:
+            call, reply = json.loads(request), json.loads(answer)
+        except ValueError:
+            return answer
+        if not isinstance(call, dict) or call.get("method") != method or "result" not in reply:
+            return answer
+        reply["result"] = change(call.get("params"), reply["result"])
+        return json.dumps(reply).encode()
+
+    return rewrite
 
 
 class _Server(ThreadingHTTPServer):
@@ -148,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self._answer(502, b"upstream unreachable", "text/plain")
             return
+        rewrite = proxy.rewrite
+        if rewrite is not None:
+            answer = rewrite(body, answer)
         if kind == "truncated_json":
             answer = answer[: max(1, len(answer) // 2)]
         self._answer(status, answer, content_type)
