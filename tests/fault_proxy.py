@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 # Headers that describe the client's connection to the proxy, not the request itself.
 HOP_HEADERS = {"host", "content-length", "content-type", "connection", "keep-alive", "transfer-encoding"}
 FAULTS = ("http_500", "reset", "truncated_json", "delay")
-# Also available: an answer that is valid JSON without ``result`` or ``error``.
-ALL_FAULTS = FAULTS + ("no_result",)
+# Also available: an answer that is valid JSON without ``result`` or ``error``, and a gateway's 503.
+ALL_FAULTS = FAULTS + ("no_result", "http_503")
 
 
 class FaultProxy:
@@ -158,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if kind == "http_500":
             self._answer(500, b"internal server error (injected)", "text/plain")
+            return
+        if kind == "http_503":
+            self._answer(503, b"<html>503 Service Unavailable (injected)</html>", "text/html")
             return
         if kind == "no_result":
             self._answer(200, b'{"jsonrpc":"2.0","id":0}', "application/json")
