@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from dagster import ConfigurableResource
-from pydantic import PrivateAttr
 
 from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.config import setting_default as default
-from orchestrator_pipelines.peer_identity import ChainIdMismatchError, l1_chain_id_problem
-from resources.madara_rpc import CHAIN_ID_RECHECK_S
+from orchestrator_pipelines.peer_identity import l1_chain_id_problem
+from resources.chain_ids import check_chain_id
 
 GWEI = 10**9
 
@@ -19,7 +16,7 @@ class SettlementResource(ConfigurableResource):
     """Values come from the settings (``build_resources``); defaults are the settings' own.
 
     With ``chain_id`` set, :meth:`client` first checks the RPC's ``eth_chainId``
-    (remembered by this resource instance as for the node) and raises
+    (a match remembered as for the node, :mod:`resources.chain_ids`) and raises
     :class:`ChainIdMismatchError` when it is another chain.
     """
 
@@ -39,7 +36,6 @@ class SettlementResource(ConfigurableResource):
     base_fee_multiplier: float = default("l1_base_fee_multiplier")
     blob_sidecar: str = default("blob_sidecar")
     chain_id: int | None = default("l1_chain_id")
-    _chain_id_checked_at: float | None = PrivateAttr(default=None)
 
     def client(self) -> SettlementClient:
         def wei(gwei: float | None) -> int | None:
@@ -62,10 +58,9 @@ class SettlementResource(ConfigurableResource):
             base_fee_multiplier=self.base_fee_multiplier,
             blob_sidecar=self.blob_sidecar,
         )
-        checked = self._chain_id_checked_at
-        if self.chain_id is not None and (checked is None or time.monotonic() - checked > CHAIN_ID_RECHECK_S):
-            problem = l1_chain_id_problem(self.rpc_url, self.chain_id, client.w3.eth.chain_id)
-            if problem:
-                raise ChainIdMismatchError(problem)
-            self._chain_id_checked_at = time.monotonic()
+        if self.chain_id is not None:
+            check_chain_id(
+                self.rpc_url, self.chain_id, lambda: client.w3.eth.chain_id,
+                lambda got: l1_chain_id_problem(self.rpc_url, self.chain_id, got),
+            )
         return client

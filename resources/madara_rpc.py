@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from dagster import ConfigurableResource
-from pydantic import PrivateAttr
 
 from orchestrator_pipelines.clients.madara import MadaraClient
 from orchestrator_pipelines.config import setting_default as default
-from orchestrator_pipelines.peer_identity import ChainIdMismatchError, starknet_chain_id_problem
-
-# How long a chain id that matched is trusted before it is read again (a mismatch is never cached).
-CHAIN_ID_RECHECK_S = 60.0
+from orchestrator_pipelines.peer_identity import starknet_chain_id_problem
+from resources.chain_ids import check_chain_id
 
 
 class MadaraRpcResource(ConfigurableResource):
@@ -20,8 +15,8 @@ class MadaraRpcResource(ConfigurableResource):
 
     With ``chain_id`` set, :meth:`client` first checks that the node reports
     that chain (``starknet_chainId``) and raises :class:`ChainIdMismatchError`
-    otherwise; a match is remembered by this resource instance for
-    ``CHAIN_ID_RECHECK_S``, so a sensor tick or a run pays one request.
+    otherwise; a match is remembered for a while (:mod:`resources.chain_ids`),
+    so a sensor tick or a run pays at most one request.
     """
 
     rpc_url: str
@@ -29,16 +24,14 @@ class MadaraRpcResource(ConfigurableResource):
     read_attempts: int = default("madara_read_attempts")
     retry_backoff_s: float = default("madara_retry_backoff_s")
     chain_id: str = default("madara_chain_id")
-    _chain_id_checked_at: float | None = PrivateAttr(default=None)
 
     def client(self) -> MadaraClient:
         client = MadaraClient(
             self.rpc_url, timeout_s=self.timeout_s, read_attempts=self.read_attempts, retry_backoff_s=self.retry_backoff_s
         )
-        checked = self._chain_id_checked_at
-        if self.chain_id and (checked is None or time.monotonic() - checked > CHAIN_ID_RECHECK_S):
-            problem = starknet_chain_id_problem(self.rpc_url, self.chain_id, client.chain_id())
-            if problem:
-                raise ChainIdMismatchError(problem)
-            self._chain_id_checked_at = time.monotonic()
+        if self.chain_id:
+            check_chain_id(
+                self.rpc_url, self.chain_id, client.chain_id,
+                lambda got: starknet_chain_id_problem(self.rpc_url, self.chain_id, got),
+            )
         return client

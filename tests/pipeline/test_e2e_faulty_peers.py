@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from orchestrator_pipelines.local_runner import LocalRunner
+from resources import chain_ids
 from tests.fault_proxy import FaultProxy, rewrite_result
 from tests.pipeline.sensor_helpers import (
     all_succeeded,
@@ -66,8 +67,10 @@ def through(pipeline, sns_inbox, node_proxy, l1_proxy, **overrides):
 
 @pytest.mark.e2e
 def test_a_node_then_an_l1_of_another_chain_stop_batching_and_settlement_until_they_heal(
-    manual_pipeline, sns_inbox, node_proxy, l1_proxy
+    manual_pipeline, sns_inbox, node_proxy, l1_proxy, monkeypatch
 ):
+    # A matching chain id is trusted for a minute; here a peer turns into another chain within seconds.
+    monkeypatch.setattr(chain_ids, "CHAIN_ID_RECHECK_S", 0.0)
     pipeline = manual_pipeline
     instance = pipeline.instance
     assert pipeline.settings.madara_chain_id == "MADARA_DEVNET" and pipeline.settings.l1_chain_id == 31337
