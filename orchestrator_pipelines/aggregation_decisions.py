@@ -20,7 +20,14 @@ The life of an aggregator batch (Madara's, with Atlantic buckets):
 5. a FAILED aggregation (a failed child fails its bucket) is not resumed: an
    alert names the batch and the reason, and a new aggregation (attempt + 1)
    is opened, to which every child is submitted again; after
-   ``max_attempts`` the batch waits for an operator.
+   ``max_attempts`` the batch waits for an operator;
+6. an aggregation still not DONE ``timeout_s`` after it was closed (a bucket
+   that never finishes: stuck OPEN or IN_PROGRESS at the prover) is given up
+   the same way: settlement cannot be requested without its proof, so waiting
+   longer only stalls every later batch; an alert names the batch, the
+   aggregation and how long it waited, and proving starts again from a new
+   aggregation. Should the old one still finish, nothing takes it: only the
+   current aggregation's result is recorded.
 """
 
 from __future__ import annotations
@@ -64,7 +71,8 @@ class AggregatorBatchView:
     ``closed_id`` the aggregation id the close step recorded,
     ``recorded_id`` the one whose artifacts were recorded. ``status`` is the
     prover's word on the current aggregation, open or closed: ``pending``,
-    ``done`` or ``failed`` (``detail`` says why).
+    ``done`` or ``failed`` (``detail`` says why). ``closed_at``: when the
+    close step closed the current aggregation (epoch seconds).
     """
 
     key: str
@@ -78,6 +86,7 @@ class AggregatorBatchView:
     recorded_id: str | None = None
     status: Literal["pending", "done", "failed"] | None = None
     detail: str = ""
+    closed_at: float | None = None
 
     @property
     def closed_for_current(self) -> bool:
@@ -100,7 +109,17 @@ class Decision:
     waiting_for: str = ""
 
 
-def decide(view: AggregatorBatchView, *, max_attempts: int) -> Decision:
+def overdue_s(view: AggregatorBatchView, *, timeout_s: float | None, now: float) -> float | None:
+    """How long the current aggregation has waited since it was closed, when that is past ``timeout_s``."""
+    if timeout_s is None or view.status != "pending" or not view.closed_for_current or view.closed_at is None:
+        return None
+    waited = now - view.closed_at
+    return waited if waited > timeout_s else None
+
+
+def decide(
+    view: AggregatorBatchView, *, max_attempts: int, timeout_s: float | None = None, now: float = 0.0
+) -> Decision:
     """The runs (and alerts) one aggregator batch needs now; ``waiting_for`` says why nothing else."""
     decision = Decision()
     key = view.key
@@ -111,26 +130,14 @@ def decide(view: AggregatorBatchView, *, max_attempts: int) -> Decision:
     attempt = view.attempt
 
     if view.needs_status and view.status == "failed":
-        if attempt >= max_attempts:
-            decision.alerts.append(AlertNote(
-                title=f"Proving failed for aggregator batch {key}",
-                text=f"aggregation {view.aggregation_id} (attempt {attempt} of {max_attempts}) failed: {view.detail}; "
-                "fix the cause, then re-open the aggregation from the UI",
-                severity="critical",
-                aggregator=key,
-            ))
-            decision.waiting_for = f"an operator: {attempt} aggregations failed"
-            return decision
-        decision.alerts.append(AlertNote(
-            title=f"Aggregation failed for aggregator batch {key}",
-            text=f"aggregation {view.aggregation_id} (attempt {attempt}) failed: {view.detail}; "
-            f"proving again from a new aggregation (attempt {attempt + 1})",
-            severity="warning",
-            aggregator=key,
-        ))
-        decision.actions.append(Action("open", key, attempt + 1))
-        decision.waiting_for = f"aggregation attempt {attempt + 1} to be opened"
-        return decision
+        return _prove_again(view, f"failed: {view.detail}", "Aggregation failed", max_attempts)
+    waited = overdue_s(view, timeout_s=timeout_s, now=now)
+    if waited is not None:
+        why = (
+            f"is still {view.detail or 'in progress'} {waited:.0f} s after it was closed "
+            f"(timeout {timeout_s:.0f} s)"
+        )
+        return _prove_again(view, why, "Aggregation timed out", max_attempts)
 
     missing = [p for p in view.children if p not in view.submitted]
     for position in missing:
@@ -154,4 +161,30 @@ def decide(view: AggregatorBatchView, *, max_attempts: int) -> Decision:
         decision.waiting_for = "its aggregation's artifacts to be recorded"
         return decision
     decision.waiting_for = f"the prover (aggregation {view.aggregation_id}: {view.detail or 'in progress'})"
+    return decision
+
+
+def _prove_again(view: AggregatorBatchView, why: str, title: str, max_attempts: int) -> Decision:
+    """A failed or timed-out aggregation: prove again from a new one, or after ``max_attempts`` wait for an operator."""
+    decision = Decision()
+    key, attempt = view.key, view.attempt or 1
+    if attempt >= max_attempts:
+        decision.alerts.append(AlertNote(
+            title=f"Proving failed for aggregator batch {key}",
+            text=f"aggregation {view.aggregation_id} (attempt {attempt} of {max_attempts}) {why}; "
+            "fix the cause, then re-open the aggregation from the UI",
+            severity="critical",
+            aggregator=key,
+        ))
+        decision.waiting_for = f"an operator: {attempt} aggregations failed"
+        return decision
+    decision.alerts.append(AlertNote(
+        title=f"{title} for aggregator batch {key}",
+        text=f"aggregation {view.aggregation_id} (attempt {attempt}) {why}; "
+        f"proving again from a new aggregation (attempt {attempt + 1})",
+        severity="warning",
+        aggregator=key,
+    ))
+    decision.actions.append(Action("open", key, attempt + 1))
+    decision.waiting_for = f"aggregation attempt {attempt + 1} to be opened"
     return decision

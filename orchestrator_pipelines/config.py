@@ -187,6 +187,11 @@ class Settings(BaseSettings):
         0.2, "MADARA_RETRY_BACKOFF_SECONDS", ge=0,
         doc="pause after a failed Madara RPC attempt, doubled after each one (at most 2 s)",
     )
+    madara_chain_id: str = _f(
+        "", "MADARA_CHAIN_ID",
+        doc="chain id the Madara node must report (`starknet_chainId`: a short string such as `SN_SEPOLIA`, or its "
+        "hex felt); another one stops batching and settlement with an alert. Empty: not checked",
+    )
 
     # Ethereum (settlement and blobs)
     ethereum_rpc_url: str = _f(
@@ -197,6 +202,11 @@ class Settings(BaseSettings):
         doc="must be empty or the settlement RPC: the blobs travel in the state update transaction",
     )
     core_contract_address: str = _f("", "CORE_CONTRACT_ADDRESS", "L1_CORE_CONTRACT_ADDRESS", doc="Starknet core contract")
+    l1_chain_id: int | None = _f(
+        None, "L1_CHAIN_ID", ge=1,
+        doc="chain id the Ethereum RPC must report (`eth_chainId`, e.g. `1`); another one stops batching and "
+        "settlement with an alert. Empty: not checked",
+    )
     operator_address: str = _f(
         "", "OPERATOR_ADDRESS", "STARKNET_OPERATOR_ADDRESS",
         doc="when set, the settlement key's address must be this one (checked before sending)",
@@ -261,6 +271,20 @@ class Settings(BaseSettings):
     max_proof_attempts: int = _f(3, "MAX_PROOF_ATTEMPTS", ge=1, doc="prover submissions per batch before alerting")
     proof_timeout_s: int = _f(
         6 * 3600, "PROOF_TIMEOUT_SECONDS", ge=1, doc="alert when a prover query is still running after this long"
+    )
+    max_submit_attempts: int = _f(
+        3, "MAX_SUBMIT_ATTEMPTS", ge=1,
+        doc="failed proof submission runs of one batch (the prover refused the request or was down) requested "
+        "again by the proof sensor before it alerts and waits",
+    )
+    submit_retry_after_s: float = _f(
+        60.0, "SUBMIT_RETRY_AFTER_SECONDS", ge=0,
+        doc="pause after a failed proof submission run before the proof sensor requests it again, doubled after each",
+    )
+    aggregation_timeout_s: int = _f(
+        6 * 3600, "AGGREGATION_TIMEOUT_SECONDS", ge=1,
+        doc="an aggregation (Atlantic bucket) still not DONE this long after it was closed is given up: alert, "
+        "then prove again from a new aggregation (as after a FAILED one)",
     )
     prover_timeout_s: float = _f(60.0, "PROVER_HTTP_TIMEOUT_SECONDS", gt=0, doc="time limit of one prover API request")
     atlantic_service_url: str = _f(

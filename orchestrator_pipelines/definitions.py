@@ -82,6 +82,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             timeout_s=settings.madara_rpc_timeout_s,
             read_attempts=settings.madara_read_attempts,
             retry_backoff_s=settings.madara_retry_backoff_s,
+            chain_id=settings.madara_chain_id,
         ),
         "snos": SnosRunnerResource(
             kind=settings.snos_runner,
@@ -110,6 +111,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
             state_update_max_fee_wei=settings.l1_state_update_max_fee_wei,
             base_fee_multiplier=settings.l1_base_fee_multiplier,
             blob_sidecar=settings.effective_blob_sidecar,
+            chain_id=settings.l1_chain_id,
         ),
         "artifacts": ArtifactStoreResource(
             kind=settings.artifact_store,
@@ -131,6 +133,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             max_unsettled_batches=settings.max_unsettled_batches,
             max_proof_attempts=settings.max_proof_attempts,
             proof_timeout_s=settings.proof_timeout_s,
+            max_submit_attempts=settings.max_submit_attempts,
+            submit_retry_after_s=settings.submit_retry_after_s,
+            aggregation_timeout_s=settings.aggregation_timeout_s,
             max_settle_attempts=settings.max_settle_attempts,
             settle_skip_ahead_per_tick=settings.settle_skip_ahead_per_tick,
             stall_alert_minutes=settings.stall_alert_minutes,

@@ -19,19 +19,25 @@ The rules, in order, for the next unsettled batch:
    it back): it is settled, look at the next one;
 3. a settle run for it is in flight: wait;
 4. L1 is below the block before it: wait (strictly in order);
-5. a gating check of a materialized asset failed for this batch: hold it,
+5. the node reports another hash for the batch's last block than the one its
+   OS output recorded: hold it (:mod:`orchestrator_pipelines.l2_block_hashes`),
+   until the node agrees again or the batch is rebuilt; the node could not be
+   asked: wait;
+6. a gating check of a materialized asset failed for this batch: hold it,
    with the check's reason, and alert once per batch and check; the hold lifts
    by itself when a newer evaluation passes (the check re-run, or a new proof);
-6. an asset settlement needs is not materialized: wait for it;
-7. a gating check was not evaluated for this batch (never, or still running): wait;
-8. ``max_settle_attempts`` settle runs failed: stop, alert once, wait for an operator;
-9. otherwise: request a settle run.
+7. an asset settlement needs is not materialized: wait for it;
+8. a gating check was not evaluated for this batch (never, or still running): wait;
+9. ``max_settle_attempts`` settle runs failed: stop, alert once, wait for an operator;
+10. otherwise: request a settle run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
+
+from orchestrator_pipelines.l2_block_hashes import L2_BLOCK_HASH, unsettled_mismatch
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,9 @@ class BatchView:
     ``materialized`` names the assets of the batch that have a materialization;
     ``checks`` maps each gating check name to its latest outcome for the batch.
     ``resettle``: a reorganisation took back the recorded settlement.
+    ``recorded_block_hash``: the last block's hash in the batch's OS output (None
+    before it exists); ``node_block_hash``: what the node reports for that block
+    now, or ``node_error`` when it could not be asked.
     """
 
     key: str
@@ -74,6 +83,9 @@ class BatchView:
     resettle: bool = False
     in_flight: int = 0
     failed_attempts: int = 0
+    recorded_block_hash: int | None = None
+    node_block_hash: int | None = None
+    node_error: str = ""
 
     @property
     def closed(self) -> bool:
@@ -111,6 +123,7 @@ class Hold:
     check: str
     reason: str
     alert: bool
+    remedy: str = "settlement resumes by itself once the check passes (re-run it, or record a new proof)"
 
     @property
     def alert_id(self) -> str:
@@ -156,6 +169,16 @@ def decide(view: BatchView, rules: Rules, *, alerted_hold: str | None, alerted_s
         return Wait(f"{what} settlement in flight")
     if view.chain_block < view.first_block - 1:
         return Wait(f"{what} waits for L1 to reach block {view.first_block - 1}")
+    if view.recorded_block_hash is not None and view.node_error:
+        return Wait(f"{what} waits for the node to report block {view.last_block}: {view.node_error}")
+    mismatch = unsettled_mismatch(rules.what, key, view.last_block, view.recorded_block_hash, view.node_block_hash)
+    if mismatch is not None:
+        return Hold(
+            key, L2_BLOCK_HASH, f"{what} held: {mismatch.reason}",
+            alert=alerted_hold != hold_id(key, L2_BLOCK_HASH),
+            remedy="settlement resumes by itself once the node reports the recorded hash again; if the chain was "
+            "reorganised, rebuild the batch from the node's blocks",
+        )
     for gate in rules.gates:
         outcome = view.checks.get(gate.check)
         if gate.asset in view.materialized and outcome is not None and outcome.passed is False:

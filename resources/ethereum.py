@@ -6,12 +6,19 @@ from dagster import ConfigurableResource
 
 from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.config import setting_default as default
+from orchestrator_pipelines.peer_identity import l1_chain_id_problem
+from resources.chain_ids import check_chain_id
 
 GWEI = 10**9
 
 
 class SettlementResource(ConfigurableResource):
-    """Values come from the settings (``build_resources``); defaults are the settings' own."""
+    """Values come from the settings (``build_resources``); defaults are the settings' own.
+
+    With ``chain_id`` set, :meth:`client` first checks the RPC's ``eth_chainId``
+    (a match remembered as for the node, :mod:`resources.chain_ids`) and raises
+    :class:`ChainIdMismatchError` when it is another chain.
+    """
 
     rpc_url: str
     private_key: str
@@ -28,12 +35,13 @@ class SettlementResource(ConfigurableResource):
     state_update_max_fee_wei: int = default("l1_state_update_max_fee_wei")
     base_fee_multiplier: float = default("l1_base_fee_multiplier")
     blob_sidecar: str = default("blob_sidecar")
+    chain_id: int | None = default("l1_chain_id")
 
     def client(self) -> SettlementClient:
         def wei(gwei: float | None) -> int | None:
             return None if gwei is None else int(gwei * GWEI)
 
-        return SettlementClient(
+        client = SettlementClient(
             self.rpc_url,
             self.private_key,
             self.core_contract_address,
@@ -50,3 +58,9 @@ class SettlementResource(ConfigurableResource):
             base_fee_multiplier=self.base_fee_multiplier,
             blob_sidecar=self.blob_sidecar,
         )
+        if self.chain_id is not None:
+            check_chain_id(
+                self.rpc_url, self.chain_id, lambda: client.w3.eth.chain_id,
+                lambda got: l1_chain_id_problem(self.rpc_url, self.chain_id, got),
+            )
+        return client

@@ -9,7 +9,8 @@ about a closed aggregation still in flight, and requests what the pure
 aggregation, prove or resubmit SNOS batches, close the aggregation, record
 the result. A failed aggregation (a failed child fails its Atlantic bucket)
 raises an alert naming the batch and the reason, once per attempt, and is
-rebuilt from a new aggregation.
+rebuilt from a new aggregation; so is one still not DONE
+``aggregation_timeout_s`` after it was closed (a bucket that never finishes).
 
 It also adds any aggregator batch partition that the batching sensor wrote but
 could not add (a tick that failed after writing), so nothing written is lost.
@@ -23,6 +24,8 @@ batch's OS run and child submission ran twice.
 """
 
 from __future__ import annotations
+
+import time
 
 from dagster import (
     DagsterRunStatus,
@@ -105,6 +108,7 @@ def gather_view(store, instance, key: str, open_children: tuple[int, ...] | None
         outputs=frozenset(outputs),
         closed_id=closed["aggregation_id"] if closed else None,
         recorded_id=recorded_id,
+        closed_at=closed.get("closed_at") if closed else None,
     )
 
 
@@ -170,7 +174,9 @@ def build_aggregation_sensor(interval_s: int, default_status: DefaultSensorStatu
                     names = ", ".join(f"child {c.index} ({c.job_id}): {c.detail}" for c in status.failed_children)
                     detail = f"{status.service_status}: failed {names}"
                 view = AggregatorBatchView(**{**view.__dict__, "status": status.state, "detail": detail})
-            decision = decide(view, max_attempts=policy.max_proof_attempts)
+            decision = decide(
+                view, max_attempts=policy.max_proof_attempts, timeout_s=policy.aggregation_timeout_s, now=time.time()
+            )
             for note in decision.alerts:
                 if alerted.get(key) == view.attempt:
                     continue

@@ -14,6 +14,9 @@ as its next blocks exist), and the summaries of the open batch's blocks stay
 in the cursor (``open_blocks``, at most ``max_batch_blocks`` of them), so the
 next tick reads from the first block it does not have.
 
+A node or L1 RPC reporting another chain id than the configured one stops
+the tick with one line and an alert, the cursor unchanged (:mod:`sensors.peer_guard`).
+
 No run storm on first start: the first block is the one after what the core
 contract already settled (or MIN_BLOCK), at most ``max_batches_per_tick``
 batches close per tick, and no new batch closes while
@@ -56,6 +59,7 @@ from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.block_reads import fault_note, read_until_fault
 from sensors.cursor import dump_cursor, load_cursor
+from sensors.peer_guard import refusing_other_chains
 from sensors.settlement_watch import fresh_run_key
 
 FIRST_BLOCK_TAG = "orchestrator/first_block"
@@ -251,7 +255,10 @@ def build_batching_sensor(interval_s: int, default_status: DefaultSensorStatus):
         alerts: AlertsResource,
     ):
         relaunch = relaunch_requests(context)
-        result = close_new_batches(context, madara, artifacts, settlement, policy, alerts)
+        result = refusing_other_chains(
+            context, alerts, "batching_sensor",
+            lambda: close_new_batches(context, madara, artifacts, settlement, policy, alerts),
+        )
         if not relaunch:
             return result
         return SensorResult(

@@ -9,6 +9,14 @@ asks the prover about each:
 - FAILED: request ``submit_proof`` with the next attempt number (a new dedup
   id), or alert once the attempts are used up;
 - still proving for longer than ``proof_timeout_s``: alert once.
+
+A submission run that failed asking the prover (an HTTP 500, or the prover
+down past the client's retries) recorded nothing, so the batch is not among
+those: it is found among the failed submission runs and requested again, a
+bounded number of times with a doubling pause, alerting once
+(:mod:`sensors.proof_resubmissions`, decided by
+:func:`orchestrator_pipelines.proof_submissions.next_submission`), so the
+pipeline resumes by itself once the prover answers.
 """
 
 import time
@@ -28,10 +36,12 @@ from orchestrator_pipelines.assets.proof import PROOF_ATTEMPT_TAG
 from orchestrator_pipelines.clients.alerts import Alert
 from orchestrator_pipelines.errors import TransientError
 from orchestrator_pipelines.jobs import record_proof_job, submit_proof_job
+from orchestrator_pipelines.proof_submissions import GiveUp, Resubmit, next_submission
 from resources.alerts import AlertsResource
 from resources.policy import PipelinePolicyResource
 from resources.prover import ProverResource
 from sensors.cursor import dump_cursor, load_cursor
+from sensors.proof_resubmissions import RESUBMIT_TAG, failed_submissions
 
 EVENT_PAGE = 500
 
@@ -43,6 +53,38 @@ def _new_materializations(context: SensorEvaluationContext, asset: str, after: i
         ascending=True,
     ).records
     return records, (records[-1].storage_id if records else after)
+
+
+def resubmissions(context: SensorEvaluationContext, cursor: dict, policy, alerts) -> list[RunRequest]:
+    """Requests for the failed submissions :func:`next_submission` says to send again; alerts it asks for."""
+    alerted: dict[str, int] = cursor.get("submit_alerted", {})
+    requests, still_failing = [], {}
+    for failure in failed_submissions(context.instance):
+        submission = failure.submission
+        decision = next_submission(
+            submission, max_attempts=policy.max_submit_attempts, retry_after_s=policy.submit_retry_after_s,
+            now=time.time(), alerted=alerted.get(submission.key),
+        )
+        still_failing[submission.key] = alerted.get(submission.key)
+        if isinstance(decision, (Resubmit, GiveUp)) and decision.alert:
+            alerts.sink(context.log).send(Alert(
+                title=f"Proof submission {'failed' if isinstance(decision, GiveUp) else 'retried'} "
+                f"for batch {submission.key}",
+                text=decision.text,
+                severity="critical" if isinstance(decision, GiveUp) else "warning",
+                fields={"batch": submission.key, "failed_runs": submission.failed},
+            ))
+            still_failing[submission.key] = submission.failed
+        if isinstance(decision, Resubmit):
+            context.log.warning(decision.text)
+            requests.append(RunRequest(
+                run_key=f"proof-resubmit-{submission.key}-{failure.attempt}-{decision.number}",
+                partition_key=submission.key,
+                job_name=submit_proof_job.name,
+                tags={PROOF_ATTEMPT_TAG: failure.attempt, RESUBMIT_TAG: str(decision.number)},
+            ))
+    cursor["submit_alerted"] = {k: v for k, v in still_failing.items() if v is not None}
+    return requests
 
 
 def build_proof_sensor(interval_s: int, default_status: DefaultSensorStatus):
@@ -77,7 +119,7 @@ def build_proof_sensor(interval_s: int, default_status: DefaultSensorStatus):
                 del pending[record.partition_key]
 
         client = prover.client()
-        requests: list[RunRequest] = []
+        requests: list[RunRequest] = resubmissions(context, cursor, policy, alerts)
         sink = None
         for key in sorted(pending):
             entry = pending[key]

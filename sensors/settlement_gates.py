@@ -53,7 +53,7 @@ def check_outcomes(instance: DagsterInstance, rules: Rules, key: str) -> dict[st
 def hold_alert(decision: Hold, what: str, l1_block: int) -> Alert:
     return Alert(
         title=f"Settlement held at {what} {decision.key}",
-        text=f"{decision.reason}; settlement resumes by itself once the check passes (re-run it, or record a new proof)",
+        text=f"{decision.reason}; {decision.remedy}",
         severity="critical",
         fields={what.replace(" ", "_"): decision.key, "check": decision.check, "l1_block": l1_block},
     )

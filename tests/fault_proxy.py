@@ -5,12 +5,16 @@ connection, sends a truncated body, or takes longer than the client waits.
 :class:`FaultProxy` sits in front of a real server (the devnet node) and does
 each of these to a configurable share of the requests, choosing with a seeded
 RNG, so a test can show that the orchestrator gets through a given fault rate
-rather than hoping the network is kind. Everything else is forwarded as is.
+rather than hoping the network is kind. Everything else is forwarded as is,
+unless ``rewrite`` is set: a peer that answers well-formed but wrong (another
+chain id, another hash for a block) is a fault of its own, and
+:func:`rewrite_result` makes one from a real server's answers.
 """
 
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import socket
 import struct
@@ -18,14 +22,14 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 # Headers that describe the client's connection to the proxy, not the request itself.
 HOP_HEADERS = {"host", "content-length", "content-type", "connection", "keep-alive", "transfer-encoding"}
 FAULTS = ("http_500", "reset", "truncated_json", "delay")
-# Also available: an answer that is valid JSON without ``result`` or ``error``.
-ALL_FAULTS = FAULTS + ("no_result",)
+# Also available: an answer that is valid JSON without ``result`` or ``error``, and a gateway's 503.
+ALL_FAULTS = FAULTS + ("no_result", "http_503")
 
 
 class FaultProxy:
@@ -36,8 +40,9 @@ class FaultProxy:
 
     ``counts`` tells how many requests got each fault ("ok" for forwarded ones).
     A delayed request is held ``delay_s`` and then forwarded (the client has
-    usually given up by then). Use as a context manager; ``rate`` can be changed
-    while it runs.
+    usually given up by then). Use as a context manager; ``rate`` and
+    ``rewrite`` (request body, answer body -> answer body, applied to every
+    forwarded answer) can be changed while it runs.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class FaultProxy:
         self.upstream_path = parts.path or "/"
         self.rate = rate
         self.delay_s = delay_s
+        self.rewrite: Callable[[bytes, bytes], bytes] | None = None
         self.counts: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -103,6 +109,25 @@ class FaultProxy:
         self._thread.join(timeout=10)
 
 
+def rewrite_result(method: str, change: Callable[[Any, Any], Any]) -> Callable[[bytes, bytes], bytes]:
+    """A ``rewrite`` replacing the ``result`` of JSON-RPC ``method`` calls by ``change(params, result)``.
+
+    Other methods, errors and answers that are not JSON pass unchanged.
+    """
+
+    def rewrite(request: bytes, answer: bytes) -> bytes:
+        try:
+            call, reply = json.loads(request), json.loads(answer)
+        except ValueError:
+            return answer
+        if not isinstance(call, dict) or call.get("method") != method or "result" not in reply:
+            return answer
+        reply["result"] = change(call.get("params"), reply["result"])
+        return json.dumps(reply).encode()
+
+    return rewrite
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -134,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "http_500":
             self._answer(500, b"internal server error (injected)", "text/plain")
             return
+        if kind == "http_503":
+            self._answer(503, b"<html>503 Service Unavailable (injected)</html>", "text/html")
+            return
         if kind == "no_result":
             self._answer(200, b'{"jsonrpc":"2.0","id":0}', "application/json")
             return
@@ -148,6 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             self._answer(502, b"upstream unreachable", "text/plain")
             return
+        rewrite = proxy.rewrite
+        if rewrite is not None:
+            answer = rewrite(body, answer)
         if kind == "truncated_json":
             answer = answer[: max(1, len(answer) // 2)]
         self._answer(status, answer, content_type)

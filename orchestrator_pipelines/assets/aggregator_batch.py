@@ -275,7 +275,7 @@ def aggregator_proof(
     )
 
 
-def _aggregated_output(store, key: str) -> list[int]:
+def aggregated_output(store, key: str) -> list[int]:
     return [int(f, 16) for f in read_json_at(store, aggregator_artifact(key, PROGRAM_OUTPUT))["program_output"]]
 
 
@@ -319,7 +319,7 @@ def aggregator_da_blob(
     watch = Stopwatch()
     with fail_fast(context, f"aggregator batch {key}"):
         manifest = load_aggregator_manifest(store, key)
-        output = parse_os_output(_aggregated_output(store, key))
+        output = parse_os_output(aggregated_output(store, key))
         segment = [int(f, 16) for f in read_json_at(store, aggregator_artifact(key, DA_SEGMENT))]
         opening = open_segment_against_output(output, segment, max_blobs=policy.max_blobs)
         proofs = [kzg.compute_point_proof(blob, opening.x0)[0] for blob in opening.blobs]
@@ -410,10 +410,10 @@ def aggregator_state_update(
     key = context.partition_key
     store = artifacts.store()
     watch = Stopwatch()
-    client = settlement.client()
     with fail_fast(context, f"aggregator batch {key}"):
+        client = settlement.client()  # refuses an RPC of another chain (one line, no retry)
         manifest = load_aggregator_manifest(store, key)
-        output_felts = _aggregated_output(store, key)
+        output_felts = aggregated_output(store, key)
         output = parse_os_output(output_felts)
         before = client.state()
         already_on_chain = before.block_number >= manifest.last_block

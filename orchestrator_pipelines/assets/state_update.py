@@ -110,8 +110,8 @@ def state_update(
     key = context.partition_key
     store = artifacts.store()
     watch = Stopwatch()
-    client = settlement.client()
     with fail_fast_on_bad_data(context):
+        client = settlement.client()  # refuses an RPC of another chain (one line, no retry)
         manifest = load_manifest(store, key)
         output_felts = load_program_output(store, key)
         output = parse_os_output(output_felts)

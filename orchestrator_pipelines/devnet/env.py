@@ -31,7 +31,9 @@ def orchestrator_env(info: dict[str, Any], artifacts_dir: str | Path) -> dict[st
     return {
         "ORCHESTRATOR_PROFILE": "devnet",
         "ORCHESTRATOR_MADARA_RPC_URL": info["starknet"]["rpc_url"],
+        "ORCHESTRATOR_MADARA_CHAIN_ID": info["starknet"]["chain_id"] or "",
         "ORCHESTRATOR_ETHEREUM_RPC_URL": info["l1"]["rpc_url"],
+        "ORCHESTRATOR_L1_CHAIN_ID": str(info["l1"]["chain_id"]),
         "ORCHESTRATOR_CORE_CONTRACT_ADDRESS": info["l1"]["core_contract"],
         "ORCHESTRATOR_FACT_REGISTRY_ADDRESS": info["l1"]["fact_registry"],
         "ORCHESTRATOR_L1_CONFIRMATIONS": "0",

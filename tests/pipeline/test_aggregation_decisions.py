@@ -81,3 +81,40 @@ def test_a_bucket_failed_while_open_is_rebuilt_without_waiting_for_the_batch_to_
     )
     decision = decide(view, max_attempts=3)
     assert kinds(decision) == [("open", 2, None)] and decision.alerts
+
+
+# A closed bucket the prover still reports in progress: closed at t=1000, the timeout 600 s.
+STUCK = AggregatorBatchView(
+    KEY, children=(1, 2), n_children=2, attempt=1, aggregation_id="b1", submitted=frozenset({1, 2}),
+    closed_id="b1", status="pending", detail="IN_PROGRESS", closed_at=1000.0,
+)
+
+
+def test_a_closed_aggregation_within_its_timeout_is_waited_for():
+    decision = decide(STUCK, max_attempts=3, timeout_s=600, now=1600.0)
+    assert decision.actions == [] and decision.alerts == []
+    assert decision.waiting_for == "the prover (aggregation b1: IN_PROGRESS)"
+
+
+def test_an_aggregation_that_never_finishes_is_given_up_after_the_timeout_and_proven_again():
+    decision = decide(STUCK, max_attempts=3, timeout_s=600, now=1750.0)
+    assert kinds(decision) == [("open", 2, None)]
+    [alert] = decision.alerts
+    assert alert.title == "Aggregation timed out for aggregator batch 000004" and alert.severity == "warning"
+    assert alert.text == (
+        "aggregation b1 (attempt 1) is still IN_PROGRESS 750 s after it was closed (timeout 600 s); "
+        "proving again from a new aggregation (attempt 2)"
+    )
+
+
+def test_the_last_attempt_timing_out_waits_for_an_operator_and_no_timeout_means_no_limit():
+    last = AggregatorBatchView(**{**STUCK.__dict__, "attempt": 3})
+    decision = decide(last, max_attempts=3, timeout_s=600, now=1750.0)
+    assert decision.actions == [] and decision.waiting_for == "an operator: 3 aggregations failed"
+    assert decision.alerts[0].severity == "critical" and "750 s after it was closed" in decision.alerts[0].text
+    assert decide(STUCK, max_attempts=3, timeout_s=None, now=10**9).actions == []
+
+
+def test_an_open_aggregation_is_not_timed_out_before_it_was_closed():
+    still_open = AggregatorBatchView(**{**STUCK.__dict__, "closed_id": None, "closed_at": None, "n_children": None})
+    assert decide(still_open, max_attempts=3, timeout_s=1, now=10**9).actions == []

@@ -164,3 +164,42 @@ def test_the_aggregated_path_gates_on_the_aggregator_fact_and_the_segment_openin
     )
     settled = dataclasses.replace(ready, chain_block=16, materialized=ready.materialized | {"aggregator_state_update"})
     assert gate(settled, rules=AGG_RULES) == Settled("000001")
+
+
+# The node's word on the batch's last block (16) against the hash its OS output recorded.
+RECORDED, FORKED = 0x1234, 0xBAD
+
+
+def test_a_batch_whose_last_block_the_node_reports_with_another_hash_is_held_and_alerted_once():
+    forked = view(recorded_block_hash=RECORDED, node_block_hash=FORKED)
+    held = gate(forked)
+    assert isinstance(held, Hold) and held.check == "l2_block_hash" and held.alert
+    assert held.reason == "batch 000003 held: node reports block 16 hash 0xbad, batch 000003 recorded 0x1234"
+    assert "node reports the recorded hash again" in held.remedy
+    assert gate(forked, alerted_hold=held.alert_id).alert is False
+    # The hash hold comes before the checks: a failed fact check does not hide it.
+    assert gate(dataclasses.replace(forked, checks=FACT_FAILED)).check == "l2_block_hash"
+
+
+def test_a_batch_whose_last_block_the_node_agrees_with_is_requested_and_one_the_node_cannot_report_waits():
+    assert gate(view(recorded_block_hash=RECORDED, node_block_hash=RECORDED)) == Request("000003")
+    assert gate(view(recorded_block_hash=None, node_block_hash=FORKED)) == Request("000003")  # no OS output yet
+    waiting = gate(view(recorded_block_hash=RECORDED, node_error="HTTP 502 from the node"))
+    assert waiting == Wait("batch 000003 waits for the node to report block 16: HTTP 502 from the node")
+
+
+def test_a_settled_batch_is_never_held_by_the_hash_rule():
+    settled = view(chain_block=16, materialized=frozenset({"proof", "da_blob", "state_update"}))
+    assert gate(dataclasses.replace(settled, recorded_block_hash=RECORDED, node_block_hash=FORKED)) == Settled("000003")
+
+
+def test_the_aggregated_pipeline_names_the_aggregator_batch_in_a_hash_hold():
+    ready = BatchView(
+        "000001", chain_block=30, first_block=31, last_block=60,
+        materialized=frozenset({"aggregator_proof", "aggregator_da_blob"}),
+        checks={"aggregator_fact_registered_on_l1": CheckOutcome(True), "da_segment_opens_at_x0": CheckOutcome(True)},
+        recorded_block_hash=RECORDED, node_block_hash=FORKED,
+    )
+    assert gate(ready, rules=AGG_RULES).reason == (
+        "aggregator batch 000001 held: node reports block 60 hash 0xbad, aggregator batch 000001 recorded 0x1234"
+    )
