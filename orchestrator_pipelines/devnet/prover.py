@@ -41,7 +41,8 @@ over mutual TLS with ``ProverConfig.tls`` (:class:`TlsConfig`).
 Devnet controls (API key required): ``POST /_devnet/fail-next?count=N`` makes the
 next N submitted queries end FAILED; ``POST /_devnet/unregistered-next?count=N``
 makes the next N submitted on-chain queries end DONE without registering their
-fact on L1, as a misbehaving prover would.
+fact on L1, as a misbehaving prover would; ``POST /_devnet/stall-next-bucket?count=N``
+makes the next N buckets closed stay IN_PROGRESS for ever.
 """
 
 from __future__ import annotations
@@ -99,6 +100,14 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict[str, str], di
         else:
             fields[str(name)] = payload.decode("utf-8", errors="replace")
     return fields, files
+
+
+def _count(query: dict[str, str]) -> int:
+    """The ``count`` of a devnet control request (1 when absent)."""
+    try:
+        return int(query.get("count", "1"))
+    except ValueError:
+        raise ApiError(400, "count must be an integer") from None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -201,18 +210,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, artifact[0], artifact[1])
         if method == "POST" and path == "/_devnet/fail-next":
             self._require_key(query)
-            try:
-                count = int(query.get("count", "1"))
-            except ValueError:
-                raise ApiError(400, "count must be an integer") from None
-            return self._send(200, {"failNext": self.service.fail_next(count)})
+            return self._send(200, {"failNext": self.service.fail_next(_count(query))})
         if method == "POST" and path == "/_devnet/unregistered-next":
             self._require_key(query)
-            try:
-                count = int(query.get("count", "1"))
-            except ValueError:
-                raise ApiError(400, "count must be an integer") from None
-            return self._send(200, {"unregisteredNext": self.service.unregistered_next(count)})
+            return self._send(200, {"unregisteredNext": self.service.unregistered_next(_count(query))})
+        if method == "POST" and path == "/_devnet/stall-next-bucket":
+            self._require_key(query)
+            return self._send(200, {"stallNextBuckets": self.service.stall_next_buckets(_count(query))})
         if method == "POST" and path in ("/add_job", "/add_applicative_job"):
             return self._sharp_add(query, applicative=path == "/add_applicative_job")
         if method == "GET" and path == "/get_status":

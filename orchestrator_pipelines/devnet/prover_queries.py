@@ -143,6 +143,7 @@ class _Bucket:
     aggregation_query_id: str | None = None
     aggregating: bool = False
     error_reason: str | None = None
+    stalled: bool = False  # never aggregated: a bucket that never finishes (/_devnet/stall-next-bucket)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -173,6 +174,7 @@ class ProverService:
         self._rng = random.Random(config.seed)
         self._fail_next = 0
         self._unregistered_next = 0
+        self._stall_next_buckets = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -327,6 +329,19 @@ class ProverService:
             self._unregistered_next += count
             return self._unregistered_next
 
+    def stall_next_buckets(self, count: int) -> int:
+        """The next ``count`` buckets closed stay IN_PROGRESS for good: their aggregation never runs.
+
+        Why: a real bucket can hang (a stuck child, a prover incident) without
+        ever reporting FAILED; the orchestrator must give up on it after its
+        timeout instead of waiting for ever.
+        """
+        if count < 0:
+            raise ApiError(400, "count must be >= 0")
+        with self._lock:
+            self._stall_next_buckets += count
+            return self._stall_next_buckets
+
     def _take_unregistered(self) -> bool:
         """Whether this submission is one of the lies asked for (called with the lock held)."""
         if self._unregistered_next > 0:
@@ -456,6 +471,9 @@ class ProverService:
                 raise ApiError(400, f"bucket {bucket_id}: bucketJobIndex values must be 1..{indexes[-1]} "
                                     f"without gaps; missing {', '.join(map(str, missing))}")
             bucket.status = "IN_PROGRESS"
+            if self._stall_next_buckets > 0:
+                self._stall_next_buckets -= 1
+                bucket.stalled = True
         self._wake.set()
         return bucket
 
@@ -463,7 +481,7 @@ class ProverService:
         with self._lock:
             ready = []
             for bucket in self._buckets.values():
-                if bucket.status != "IN_PROGRESS" or bucket.aggregating:
+                if bucket.status != "IN_PROGRESS" or bucket.aggregating or bucket.stalled:
                     continue
                 if all(self._queries[qid].status == "DONE" for qid in bucket.children.values()):
                     bucket.aggregating = True

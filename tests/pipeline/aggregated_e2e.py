@@ -67,13 +67,18 @@ RECIPIENT = 0x05A1D2E3F4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5
 L2_TRAFFIC_DEADLINE_S = 60
 
 
-def fail_next_child_proof(stack: DevnetStack, env: Mapping[str, str]) -> None:
-    """The first child query the prover receives ends FAILED: its bucket fails and is rebuilt."""
+def devnet_prover_control(stack: DevnetStack, env: Mapping[str, str], control: str, count: int = 1) -> None:
+    """``POST /_devnet/<control>?count=N`` on the devnet prover: the misbehaviour it injects, for the next N."""
     answer = requests.post(
-        f"{stack.prover_url}/_devnet/fail-next", params={"count": 1},
+        f"{stack.prover_url}/_devnet/{control}", params={"count": count},
         headers={"api-key": env["ORCHESTRATOR_ATLANTIC_API_KEY"]}, timeout=10,
     )
     assert answer.status_code == 200, answer.text
+
+
+def fail_next_child_proof(stack: DevnetStack, env: Mapping[str, str]) -> None:
+    """The first child query the prover receives ends FAILED: its bucket fails and is rebuilt."""
+    devnet_prover_control(stack, env, "fail-next")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ alerts through SNS (moto) read back from SQS.
 from __future__ import annotations
 
 import pytest
-import requests
 
 from orchestrator_pipelines.devnet.l1_deploy import register_fact
 from orchestrator_pipelines.local_runner import LocalRunner
+from tests.pipeline.aggregated_e2e import devnet_prover_control
 from tests.pipeline.sensor_helpers import (
     all_succeeded,
     definitions_with,
@@ -29,11 +29,7 @@ from tests.pipeline.sensor_helpers import (
 
 
 def lie_about_next_proofs(pipeline, count: int) -> None:
-    answer = requests.post(
-        f"{pipeline.stack.prover_url}/_devnet/unregistered-next", params={"count": count},
-        headers={"api-key": pipeline.env["ORCHESTRATOR_ATLANTIC_API_KEY"]}, timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
+    devnet_prover_control(pipeline.stack, pipeline.env, "unregistered-next", count)
 
 
 @pytest.mark.e2e
