@@ -26,7 +26,7 @@ CLASSES = ("kill_after_broadcast", "kill_daemon", "kill_run_random", "l1_rpc", "
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 
-def test_two_batches_settle_exactly_once_through_kills_and_l1_faults(tmp_path: Path) -> None:
+def test_two_batches_settle_exactly_once_through_kills_l1_faults_a_reorg_and_a_postgres_restart(tmp_path: Path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ORCHESTRATOR_", "DAGSTER_"))}
