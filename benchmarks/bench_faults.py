@@ -44,13 +44,15 @@ replaced only when the daemon reloads its workspace (every 60 s).
 Then it judges by L1, not by what the orchestrator recorded: it walks every
 anvil block, finds each ``updateStateKzgDA`` transaction (calldata selector),
 attributes it to a batch by the OS output's new block number in its calldata,
-and counts successful ones per batch on the canonical chain (a send taken
-back by ``l1_reorg`` is not on it, and is reported apart in ``reorged_away``) (``duplicate_state_updates``: batches with
-more than one), reverted ones (with the contract's reason), batches closed but
-not settled (``lost_or_stuck_batches``), and batches whose latest
+and counts successful ones per batch on the canonical chain
+(``duplicate_state_updates``: batches with more than one; a send taken back
+by ``l1_reorg`` is not on that chain, and is reported apart, in
+``reorged_away``), reverted ones (with the contract's reason), batches closed
+but not settled (``lost_or_stuck_batches``), and batches whose latest
 ``state_update`` materialization names another transaction, L1 block or block
-hash than the chain (``wrong_records``). ``max_recovery_s`` is the longest time from a
-fault to the next materialization of a batch it affected.
+hash than the chain (``wrong_records``). ``max_recovery_s`` is the longest
+time from a fault to the next materialization of a batch it affected (for
+``l1_reorg``: until every batch it took back has a new ``state_update``).
 
     python benchmarks/bench_faults.py [--batches 10] [--faults 30] [--seed 1] [--timeout 600]
                                       [--classes kill_daemon,kill_after_broadcast,...]
