@@ -564,6 +564,7 @@ class Harness:
                 if time.monotonic() > deadline:
                     say(f"timeout after {self.args.timeout:.0f} s: {len(self.settled)}/{len(self.keys)} settled")
                     say(f"daemon log (last lines):\n{self.daemon.log_tail()}")
+                    self.say_stuck_runs()
                     return False
             self.point_faults()
             self.timed_faults(now)
@@ -573,6 +574,15 @@ class Harness:
                     say(f"fault {number}: {fault.kind} {fault.detail}")  # a burst's faults in one line
             self.printed = len(self.faults)
             time.sleep(WATCH_S)
+
+    def say_stuck_runs(self) -> None:
+        """The runs of each batch not settled yet, oldest first: what a stuck batch was last left with."""
+        for key in self.unsettled():
+            runs = self.instance.get_runs(RunsFilter(tags={"dagster/partition": key}), limit=20)
+            summary = ", ".join(f"{run.job_name} {run.status.value} {run.run_id[:8]}"
+                                f"{' retry of ' + run.tags['dagster/parent_run_id'][:8] if 'dagster/parent_run_id' in run.tags else ''}"
+                                for run in reversed(runs))
+            say(f"  batch {key}: {summary or 'no run'}")
 
     def stop(self) -> None:
         for proxy in self.proxies.values():
