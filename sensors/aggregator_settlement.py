@@ -27,7 +27,6 @@ import time
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
@@ -50,7 +49,7 @@ from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
 from sensors.settlement import IN_FLIGHT
 from sensors.settlement_gates import check_outcomes, materialized, next_settlement
-from sensors.settlement_watch import watch_recorded_settlements
+from sensors.settlement_watch import failed_since_settled, watch_recorded_settlements
 
 RETIRE_PER_TICK = 200
 
@@ -84,7 +83,7 @@ def _observe(context, store, key: str, chain_block: int, rules, *, resettle: boo
         checks=check_outcomes(instance, rules, key),
         resettle=resettle,
         in_flight=_runs(context, key, IN_FLIGHT),
-        failed_attempts=_runs(context, key, [DagsterRunStatus.FAILURE]),
+        failed_attempts=failed_since_settled(context, settle_aggregator_batch_job.name, key),
     )
 
 

@@ -51,7 +51,7 @@ from resources.madara_rpc import MadaraRpcResource
 from resources.policy import PipelinePolicyResource
 from sensors.cursor import dump_cursor, load_cursor
 from sensors.settlement_gates import check_outcomes, materialized, next_settlement
-from sensors.settlement_watch import watch_recorded_settlements
+from sensors.settlement_watch import failed_since_settled, watch_recorded_settlements
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -82,7 +82,7 @@ def _observe(context, store, key: str, chain_block: int, rules, *, resettle: boo
         checks=check_outcomes(instance, rules, key),
         resettle=resettle,
         in_flight=_runs(context, key, IN_FLIGHT),
-        failed_attempts=_runs(context, key, [DagsterRunStatus.FAILURE]),
+        failed_attempts=failed_since_settled(context, settle_batch_job.name, key),
     )
 
 

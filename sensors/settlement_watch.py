@@ -23,6 +23,11 @@ batch lost a second time (a reorganisation that also takes back its new
 settlement) is alerted again, but its check is failed only the first time
 (:func:`check_failure_reported`); the re-settle run's own evaluation follows
 either way.
+
+:func:`failed_since_settled` counts a batch's failed settle runs toward the
+operator gate only from its latest successful settle run on: failures before
+a settlement that a reorganisation then took back were already overcome, and
+must not leave the re-settlement fewer attempts (or none).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetKey,
     AssetRecordsFilter,
+    DagsterRunStatus,
     RunsFilter,
     SensorEvaluationContext,
 )
@@ -63,6 +69,18 @@ def fresh_run_key(context: SensorEvaluationContext, prefix: str, runs: int) -> s
     while context.instance.get_runs_count(RunsFilter(tags={RUN_KEY_TAG: f"{prefix}-{n}"})):
         n += 1
     return f"{prefix}-{n}"
+
+
+def failed_since_settled(context: SensorEvaluationContext, job_name: str, key: str) -> int:
+    """Failed runs of ``job_name`` for partition ``key`` created after its latest successful one (all, if none)."""
+    tags = {"dagster/partition": key}
+    settled = context.instance.get_run_records(
+        RunsFilter(job_name=job_name, tags=tags, statuses=[DagsterRunStatus.SUCCESS]), limit=1
+    )
+    return context.instance.get_runs_count(RunsFilter(
+        job_name=job_name, tags=tags, statuses=[DagsterRunStatus.FAILURE],
+        created_after=settled[0].create_timestamp if settled else None,
+    ))
 
 
 # Evaluations of one check and partition looked through for the sensor's own: a few per settle run.
