@@ -1,9 +1,10 @@
 """Exactly-once settlement under crashes and faulty peers, judged by the chain.
 
 The harness starts the Starknet devnet (anvil with the core contract, the
-Starknet node, the Atlantic-compatible prover), a fresh PostgreSQL database
-(``faults_<random>`` on 127.0.0.1:5432, dropped at the end) with a Dagster home
-rendered from ``deploy/dagster.postgres.yaml`` as the production tests do, and
+Starknet node, the Atlantic-compatible prover), a PostgreSQL cluster of its own
+(tests/production/private_postgres.py: initdb into a temporary directory, a
+free loopback port, removed at the end) with a Dagster home rendered from
+``deploy/dagster.postgres.yaml`` as the production tests do, and
 ``dagster-daemon run`` on it: the deployment path, a process per run, run
 retries and run monitoring on. The node RPC, the prover and the L1 RPC are
 reached through loopback fault proxies (``tests/fault_proxy.py``). While the
@@ -23,7 +24,16 @@ of these classes:
 - ``node_rpc`` / ``prover`` / ``l1_rpc``: a burst of HTTP 500s, connection
   resets, truncated JSON and late answers from that peer (no HTTP 500 from the
   prover: the prover client takes that as the service's verdict and the step
-  fails at once, by design).
+  fails at once, by design);
+- ``l1_reorg``: once a batch's ``state_update`` is recorded, ``anvil_reorg``
+  as deep as its transaction's confirmations takes the transaction back
+  (benchmarks/l1_reorg.py): the pipeline must settle the batch again, once;
+- ``postgres_restart``: once, ``pg_ctl restart -m immediate`` of the cluster
+  while runs are in flight (every process loses its connections at once).
+
+Where no private cluster can be made (no ``postgres`` user or server
+binaries), the harness says why and falls back to a fresh ``faults_<random>``
+database on the shared server on 127.0.0.1:5432, without ``postgres_restart``.
 
 The instance is the deployment file's, unchanged: a killed worker is noticed
 by the code server that launched it (the run is marked failed at once) and the
@@ -34,14 +44,17 @@ replaced only when the daemon reloads its workspace (every 60 s).
 Then it judges by L1, not by what the orchestrator recorded: it walks every
 anvil block, finds each ``updateStateKzgDA`` transaction (calldata selector),
 attributes it to a batch by the OS output's new block number in its calldata,
-and counts successful ones per batch (``duplicate_state_updates``: batches with
-more than one), reverted ones (with the contract's reason), batches closed but
-not settled (``lost_or_stuck_batches``), and batches whose latest
-``state_update`` materialization names another transaction or L1 block than
-the chain (``wrong_records``). ``max_recovery_s`` is the longest time from a
-fault to the next materialization of a batch it affected.
+and counts successful ones per batch on the canonical chain
+(``duplicate_state_updates``: batches with more than one; a send taken back
+by ``l1_reorg`` is not on that chain, and is reported apart, in
+``reorged_away``), reverted ones (with the contract's reason), batches closed
+but not settled (``lost_or_stuck_batches``), and batches whose latest
+``state_update`` materialization names another transaction, L1 block or block
+hash than the chain (``wrong_records``). ``max_recovery_s`` is the longest
+time from a fault to the next materialization of a batch it affected (for
+``l1_reorg``: until every batch it took back has a new ``state_update``).
 
-    python benchmarks/bench_faults.py [--batches 10] [--faults 30] [--seed 1] [--timeout 600]
+    python benchmarks/bench_faults.py [--batches 10] [--faults 30] [--seed 1] [--timeout 1200]
                                       [--classes kill_daemon,kill_after_broadcast,...]
 
 Human-readable lines go to stdout; the last line is one JSON object.
@@ -64,7 +77,7 @@ import uuid
 import warnings
 from collections import Counter, defaultdict
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +103,11 @@ from orchestrator_pipelines.batching import BatchManifest  # noqa: E402
 from orchestrator_pipelines.clients.artifacts import LocalArtifactStore, batch_key  # noqa: E402
 from orchestrator_pipelines.devnet.env import orchestrator_env  # noqa: E402
 from orchestrator_pipelines.partitions import BATCHES  # noqa: E402
-from orchestrator_pipelines.starknet.calldata import (  # noqa: E402
-    UPDATE_STATE_KZG_DA_SELECTOR,
-    decode_update_state_kzg_da,
-    function_selector,
-)
+from orchestrator_pipelines.starknet.calldata import function_selector  # noqa: E402
+from l1_reorg import new_block_number, reorg_out, rpc  # noqa: E402
 from tests.fault_proxy import FaultProxy  # noqa: E402
 from tests.production.postgres_instance import render_postgres_home  # noqa: E402
+from tests.production.private_postgres import ClusterUnavailable, PrivateCluster  # noqa: E402
 
 KILL_CLASSES = (
     "kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission", "kill_run_random",
@@ -104,7 +115,7 @@ KILL_CLASSES = (
 )
 WORKER_CLASSES = ("kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission", "kill_run_random")
 PROXY_CLASSES = ("node_rpc", "prover", "l1_rpc")
-FAULT_CLASSES = KILL_CLASSES + PROXY_CLASSES
+FAULT_CLASSES = KILL_CLASSES + PROXY_CLASSES + ("l1_reorg", "postgres_restart")
 # Faults fired when a batch reaches a point of its own, the others on a clock.
 # The prover client's documented error policy retries network faults and unreadable answers, not an
 # HTTP 500 (the service's own verdict: the step fails without retry and the alert goes out).
@@ -118,6 +129,10 @@ POINTS = {
 POINT_CLASSES = ("kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission")
 # Share of a run's retries the harness may use up: the deployment retries a crashed run 3 times.
 MAX_KILLS_PER_RUN_CHAIN = 2
+# The deepest reorganisation injected (its settlement's confirmations, its own block counted).
+REORG_MAX_DEPTH = 6
+# How PostgreSQL is stopped for its restart: no shutdown checkpoint, crash recovery at start.
+PG_RESTART_MODE = "immediate"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 WATCH_S = 0.03
 REFRESH_S = 1.0
@@ -178,6 +193,28 @@ class FreshDatabase:
     def environ(self) -> dict[str, str]:
         return {"DAGSTER_PG_HOST": PG_HOST, "DAGSTER_PG_PORT": str(PG_PORT), "DAGSTER_PG_USER": self.user,
                 "DAGSTER_PG_PASSWORD": os.environ.get("ORCHESTRATOR_TEST_PG_PASSWORD", ""), "DAGSTER_PG_DB": self.name}
+
+
+def open_database(stack: ExitStack, classes: list[str]) -> tuple[dict[str, str], PrivateCluster | None, dict[str, Any]]:
+    """(DAGSTER_PG_* variables, the cluster, what it is) of the Dagster database, closed by ``stack``.
+
+    A private cluster (tests/production/private_postgres.py) when one can be
+    made, so that ``postgres_restart`` may restart it; else a fresh database
+    on the shared server, which is never restarted: ``postgres_restart`` is
+    then taken out of ``classes``, and the reason reported.
+    """
+    name = f"faults_{uuid.uuid4().hex[:12]}"
+    try:
+        cluster = stack.enter_context(PrivateCluster())
+        cluster.create_database(name)
+        return cluster.environ(name), cluster, {"server": "private", "port": cluster.port,
+                                               "data_dir": str(cluster.root), "database": name}
+    except ClusterUnavailable as exc:
+        if "postgres_restart" in classes:
+            classes.remove("postgres_restart")
+        database = stack.enter_context(FreshDatabase())
+        return database.environ(), None, {"server": "shared", "port": PG_PORT, "database": database.name,
+                                          "why_not_private": str(exc).splitlines()[0]}
 
 
 # ---- processes -------------------------------------------------------------
@@ -244,9 +281,10 @@ class Plan:
         remaining = Counter({kind: 1 for kind in classes})
         # The rest: kills of run workers and peer faults first, daemon and code server kills are slow to recover.
         weights = {"kill_after_broadcast": 3, "kill_during_snos": 2, "kill_during_proof_submission": 2,
-                   "kill_run_random": 3, "kill_daemon": 1, "kill_code_server": 1, "node_rpc": 3, "prover": 3, "l1_rpc": 3}
+                   "kill_run_random": 3, "kill_daemon": 1, "kill_code_server": 1, "node_rpc": 3, "prover": 3, "l1_rpc": 3,
+                   "l1_reorg": 2, "postgres_restart": 0}  # PostgreSQL is restarted once
         pool = [kind for kind in classes for _ in range(weights[kind])]
-        while sum(remaining.values()) < total:
+        while pool and sum(remaining.values()) < total:
             remaining[rng.choice(pool)] += 1
         timed = [kind for kind in classes if kind not in POINT_CLASSES for _ in range(remaining[kind])]
         rng.shuffle(timed)
@@ -255,9 +293,12 @@ class Plan:
 
 class Harness:
     def __init__(self, args: argparse.Namespace, work: Path, instance: DagsterInstance, artifacts: Path,
-                 daemon_env: dict[str, str], home: Path, proxies: dict[str, FaultProxy], l1_url: str):
+                 daemon_env: dict[str, str], home: Path, proxies: dict[str, FaultProxy], l1_url: str, core: str,
+                 cluster: PrivateCluster | None):
         self.args = args
         self.l1_url = l1_url
+        self.core = core
+        self.cluster = cluster
         self.rng = random.Random(args.seed)
         self.work = work
         self.instance = instance
@@ -279,10 +320,14 @@ class Harness:
         self.cursor: int | None = None
         self.keys: list[str] = []
         self.settled: set[str] = set()
+        self.state_updates: dict[str, list[float]] = defaultdict(list)  # batch -> state_update materialization times
+        self.recorded_tx: dict[str, str] = {}  # batch -> tx hash its latest state_update names
+        self.reorged_away: list[dict] = []  # state updates the l1_reorg faults took back from L1
         self.burst: tuple[str, int, float] | None = None  # proxy class, injected before, started at
         self.next_timed_at = 0.0
         self.daemon_restarts = 0
         self.printed = 0
+        self.postgres: dict[str, Any] = {}  # where the Dagster database is (see open_database)
 
     # -- the daemon --
 
@@ -319,6 +364,10 @@ class Harness:
                 self.progress[key].append(record.timestamp)
                 if record.asset_key.to_user_string() == "state_update":
                     self.settled.add(key)
+                    self.state_updates[key].append(record.timestamp)
+                    tx_hash = record.asset_materialization.metadata.get("tx_hash")
+                    if tx_hash is not None:
+                        self.recorded_tx[key] = str(tx_hash.value)
             if len(records) < 500:
                 break
 
@@ -445,6 +494,10 @@ class Harness:
             self.start_daemon()
             self.daemon_restarts += 1
             done = True
+        elif kind == "l1_reorg":
+            done = self.reorg()
+        elif kind == "postgres_restart":
+            done = self.restart_postgres()
         elif kind == "kill_code_server":
             servers = [pid for pid in session_pids(self.daemon.process.pid) if " grpc" in cmdline(pid)]
             for pid in servers:
@@ -455,6 +508,40 @@ class Harness:
         if done:
             self.plan.timed.pop(0)
             self.next_timed_at = now + self.args.fault_gap
+
+    def reorg(self) -> bool:
+        """Take back the latest recorded settlement not taken back before (see benchmarks/l1_reorg.py)."""
+        taken = {entry["tx_hash"] for entry in self.reorged_away}
+        latest = [key for key in sorted(self.recorded_tx, reverse=True) if self.recorded_tx[key] not in taken][:1]
+        if not latest:
+            return False
+        done = reorg_out(self.l1_url, self.core, self.recorded_tx[latest[0]], self.batch_of, REORG_MAX_DEPTH)
+        if done is None:
+            return False
+        self.reorged_away.extend(done.dropped)
+        batches = sorted({entry["batch"] for entry in done.dropped})
+        txs = ", ".join(f"{entry['batch']}:{entry['tx_hash'][:12]}… (L1 block {entry['l1_block']})" for entry in done.dropped)
+        self.record("l1_reorg", batches, f"anvil_reorg depth {done.depth} took back {txs}; "
+                                         f"{done.replayed} other transactions sent again")
+        return True
+
+    def batch_of(self, new_block: int) -> str:
+        """The batch whose last Starknet block is ``new_block`` (a state update's new block number)."""
+        store = LocalArtifactStore(self.artifacts)
+        for key in self.keys:
+            if BatchManifest.from_json(store.get_bytes(batch_key(key, MANIFEST))).last_block == new_block:
+                return key
+        return f"unknown(block {new_block})"
+
+    def restart_postgres(self) -> bool:
+        """Restart the private PostgreSQL cluster while runs are in flight and a batch is still to settle."""
+        if self.cluster is None or not self.unsettled() or not self.runs:
+            return False
+        in_flight = len(self.runs)
+        down_s = self.cluster.restart(PG_RESTART_MODE)
+        self.record("postgres_restart", self.unsettled(),
+                    f"pg_ctl restart -m {PG_RESTART_MODE} with {in_flight} runs started, back after {down_s:.1f} s")
+        return True
 
     # -- the loop --
 
@@ -477,6 +564,7 @@ class Harness:
                 if time.monotonic() > deadline:
                     say(f"timeout after {self.args.timeout:.0f} s: {len(self.settled)}/{len(self.keys)} settled")
                     say(f"daemon log (last lines):\n{self.daemon.log_tail()}")
+                    self.say_stuck_runs()
                     return False
             self.point_faults()
             self.timed_faults(now)
@@ -486,6 +574,15 @@ class Harness:
                     say(f"fault {number}: {fault.kind} {fault.detail}")  # a burst's faults in one line
             self.printed = len(self.faults)
             time.sleep(WATCH_S)
+
+    def say_stuck_runs(self) -> None:
+        """The runs of each batch not settled yet, oldest first: what a stuck batch was last left with."""
+        for key in self.unsettled():
+            runs = self.instance.get_runs(RunsFilter(tags={"dagster/partition": key}), limit=20)
+            summary = ", ".join(f"{run.job_name} {run.status.value} {run.run_id[:8]}"
+                                f"{' retry of ' + run.tags['dagster/parent_run_id'][:8] if 'dagster/parent_run_id' in run.tags else ''}"
+                                for run in reversed(runs))
+            say(f"  batch {key}: {summary or 'no run'}")
 
     def stop(self) -> None:
         for proxy in self.proxies.values():
@@ -499,10 +596,25 @@ class Harness:
                 pass
             reap_orphans(session, timeout_s=10)
 
+    def stuck(self, fault: Fault) -> bool:
+        """Not recovered, although something was left to do (a fault after the last batch settled has nothing)."""
+        if fault.recovered_at is not None:
+            return False
+        if fault.kind == "l1_reorg":
+            return True
+        batches = fault.batches if fault.kind in WORKER_CLASSES else [k for k in self.keys if k not in fault.settled_before]
+        return any(key not in self.settled for key in batches)
+
     def recoveries(self) -> None:
-        """A killed worker's batch recovers at its next materialization; the pipeline (after a daemon, code
-        server or peer fault) at the next materialization of any batch that was not settled yet then."""
+        """A killed worker's batch recovers at its next materialization; the batches of a reorganisation when
+        each has a new ``state_update``; the pipeline (after a daemon, code server, PostgreSQL or peer fault)
+        at the next materialization of any batch that was not settled yet then."""
         for fault in self.faults:
+            if fault.kind == "l1_reorg":
+                again = [min((t for t in self.state_updates.get(key, []) if t > fault.at), default=None)
+                         for key in fault.batches]
+                fault.recovered_at = None if None in again else max(again)
+                continue
             batches = fault.batches if fault.kind in WORKER_CLASSES else list(self.progress)
             after = [t for key in batches for t in self.progress.get(key, []) if t > fault.at
                      and (fault.kind in WORKER_CLASSES or key not in fault.settled_before)]
@@ -510,13 +622,6 @@ class Harness:
 
 
 # ---- the chain's verdict ---------------------------------------------------------------------
-
-
-def rpc(url: str, method: str, *params: Any) -> Any:
-    answer = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30).json()
-    if "error" in answer:
-        raise RuntimeError(f"{method}: {answer['error']}")
-    return answer["result"]
 
 
 def revert_reason(url: str, tx: dict, block: int) -> str:
@@ -528,7 +633,14 @@ def revert_reason(url: str, tx: dict, block: int) -> str:
     return str(error.get("message")) if isinstance(error, dict) else "replays without reverting (the state moved in its block)"
 
 
-def judge(l1_url: str, core: str, instance: DagsterInstance, store: LocalArtifactStore, keys: list[str]) -> dict[str, Any]:
+def judge(l1_url: str, core: str, instance: DagsterInstance, store: LocalArtifactStore, keys: list[str],
+          reorged_away: list[dict]) -> dict[str, Any]:
+    """What the canonical chain holds (eth_getBlockByNumber walks it), against what the orchestrator recorded.
+
+    A state update an ``l1_reorg`` fault took back is not on it, so it counts
+    for nothing; it is reported in ``reorged_away``, with whether the same
+    transaction is back on chain (sent again byte for byte).
+    """
     last_block = {key: BatchManifest.from_json(store.get_bytes(batch_key(key, MANIFEST))).last_block for key in keys}
     by_last_block = {number: key for key, number in last_block.items()}
     successes: dict[str, list[dict]] = defaultdict(list)
@@ -537,13 +649,12 @@ def judge(l1_url: str, core: str, instance: DagsterInstance, store: LocalArtifac
     for number in range(head + 1):
         block = rpc(l1_url, "eth_getBlockByNumber", hex(number), True)
         for tx in block["transactions"]:
-            data = bytes.fromhex(tx["input"][2:])
-            if (tx.get("to") or "").lower() != core.lower() or data[:4] != UPDATE_STATE_KZG_DA_SELECTOR:
+            new_block = new_block_number(tx, core)
+            if new_block is None:
                 continue
-            output, _ = decode_update_state_kzg_da(data)
-            key = by_last_block.get(output[3], f"unknown(block {output[3]})")
+            key = by_last_block.get(new_block, f"unknown(block {new_block})")
             receipt = rpc(l1_url, "eth_getTransactionReceipt", tx["hash"])
-            entry = {"tx_hash": tx["hash"], "l1_block": number, "nonce": int(tx["nonce"], 16)}
+            entry = {"tx_hash": tx["hash"], "l1_block": number, "l1_block_hash": block["hash"], "nonce": int(tx["nonce"], 16)}
             if int(receipt["status"], 16) == 1:
                 successes[key].append(entry)
             else:
@@ -558,15 +669,22 @@ def judge(l1_url: str, core: str, instance: DagsterInstance, store: LocalArtifac
         metadata = record.asset_materialization.metadata
         tx_hash = metadata["tx_hash"].value if "tx_hash" in metadata else None
         l1_block = metadata["l1_block"].value if "l1_block" in metadata else None
+        block_hash = str(metadata["l1_block_hash"].value) if "l1_block_hash" in metadata else None
         on_chain = successes[key][0]
         if tx_hash is None:
             unattributed.append(key)
             observed = metadata.get("l1_observed_block")
             if observed is not None and int(observed.value) < on_chain["l1_block"]:
                 wrong.append({"batch": key, "recorded": f"observed at L1 block {observed.value}", "l1": on_chain})
-        elif tx_hash.lower() != on_chain["tx_hash"].lower() or int(l1_block) != on_chain["l1_block"]:
-            wrong.append({"batch": key, "recorded": {"tx_hash": tx_hash, "l1_block": l1_block}, "l1": on_chain})
+        elif tx_hash.lower() != on_chain["tx_hash"].lower() or int(l1_block) != on_chain["l1_block"] or (
+                block_hash is not None and block_hash.lower() != on_chain["l1_block_hash"].lower()):
+            wrong.append({"batch": key, "recorded": {"tx_hash": tx_hash, "l1_block": l1_block, "l1_block_hash": block_hash},
+                          "l1": on_chain})
+    on_chain_txs = {entry["tx_hash"].lower() for found in successes.values() for entry in found}
+    away = [{key: entry[key] for key in ("batch", "tx_hash", "l1_block")}
+            | {"back_on_chain": entry["tx_hash"].lower() in on_chain_txs} for entry in reorged_away]
     return {
+        "reorged_away": away,
         "successes": successes, "duplicates": duplicates, "reverted": reverted, "lost": lost, "wrong": wrong,
         "unattributed": unattributed, "unknown": [key for key in successes if key not in last_block],
     }
@@ -590,9 +708,7 @@ def report(harness: Harness, verdict: dict[str, Any], complete: bool, args: argp
         faults = [f for f in harness.faults if f.kind == kind]
         times = [f.recovered_at - f.at for f in faults if f.recovered_at is not None]
         recoveries.extend(times)
-        # A fault after which nothing was left to do (the last batch settled) has nothing to recover.
-        stuck = sum(1 for f in faults if f.recovered_at is None and any(k not in harness.settled for k in (
-            f.batches if kind in WORKER_CLASSES else [k for k in harness.keys if k not in f.settled_before])))
+        stuck = sum(1 for f in faults if harness.stuck(f))
         per_class[kind] = {
             "count": len(faults),
             "outcome": "recovered" if faults and not stuck else ("not injected" if not faults else f"{stuck} not recovered"),
@@ -613,6 +729,10 @@ def report(harness: Harness, verdict: dict[str, Any], complete: bool, args: argp
         "duplicates": verdict["duplicates"],
         "reverted_state_updates": len(verdict["reverted"]),
         "reverted": verdict["reverted"],
+        # Sends an l1_reorg fault took back from L1: not on the canonical chain, so not counted per batch above.
+        "reorged_state_updates": len(verdict["reorged_away"]),
+        "reorged_away": verdict["reorged_away"],
+        "postgres": harness.postgres,
         "lost_or_stuck_batches": len(verdict["lost"]),
         "lost_or_stuck": verdict["lost"],
         "wrong_records": len(verdict["wrong"]),
@@ -637,7 +757,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--faults", type=int, default=30, help="faults to inject in all (default 30; at least one per class)")
     parser.add_argument("--classes", default=",".join(FAULT_CLASSES), help="comma-separated fault classes (default: all)")
     parser.add_argument("--seed", type=int, default=1, help="seed of every random choice (default 1)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds the pipeline may take (default 600)")
+    # A bound, not a target: on a loaded 2-core machine the 10 prepare runs (and their retries) queue for the
+    # two prover-submission slots for minutes, and each l1_reorg adds a re-settlement.
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds the pipeline may take (default 1200)")
     parser.add_argument("--fault-gap", type=float, default=4.0, help="seconds between clock-driven faults (default 4)")
     parser.add_argument("--burst-rate", type=float, default=0.5, help="share of a peer's requests faulted in a burst")
     parser.add_argument("--burst-faults", type=int, default=2, help="faulty answers per peer burst (default 2)")
@@ -669,8 +791,9 @@ def main(argv: list[str] | None = None) -> int:
     harness = None
     try:
         with ExitStack() as stack:
-            database = stack.enter_context(FreshDatabase())
-            say(f"database {database.name}; devnet, {args.batches} batches of {args.batch_blocks} blocks, "
+            pg_env, cluster, postgres = open_database(stack, args.classes)
+            say(f"database {postgres['database']} on the {postgres['server']} PostgreSQL server (port {postgres['port']}"
+                f"{', ' + postgres['data_dir'] if cluster else '; ' + postgres['why_not_private']}); devnet, {args.batches} batches of {args.batch_blocks} blocks, "
                 f"{args.faults} faults of {', '.join(args.classes)}, seed {args.seed}")
             chain = stack.enter_context(devnet(work / "devnet", args.block_time, withdrawal_every=2))
             info = chain.info()
@@ -694,14 +817,15 @@ def main(argv: list[str] | None = None) -> int:
                 ORCHESTRATOR_MAX_BLOCK=str(args.batches * args.batch_blocks),
                 ORCHESTRATOR_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
             )
-            home = render_postgres_home(work / "dagster_home", database.environ())
+            home = render_postgres_home(work / "dagster_home", pg_env)
             os.environ.update(env)
-            os.environ.update(database.environ())
+            os.environ.update(pg_env)
             instance = stack.enter_context(DagsterInstance.from_config(str(home)))
             daemon_env = {**os.environ, "DAGSTER_HOME": str(home), "TMPDIR": str(scratch)}
-            harness = Harness(args, work, instance, artifacts, daemon_env, home, proxies, chain.l1_rpc_url)
-            last = args.batches * args.batch_blocks
             core = info["l1"]["core_contract"]
+            harness = Harness(args, work, instance, artifacts, daemon_env, home, proxies, chain.l1_rpc_url, core, cluster)
+            harness.postgres = postgres
+            last = args.batches * args.batch_blocks
 
             def chain_done() -> bool:
                 answer = rpc(chain.l1_rpc_url, "eth_call", {"to": core, "data": STATE_BLOCK_NUMBER}, "latest")
@@ -714,7 +838,7 @@ def main(argv: list[str] | None = None) -> int:
             harness.refresh()
             harness.recoveries()
             store = LocalArtifactStore(artifacts)
-            verdict = judge(chain.l1_rpc_url, core, instance, store, harness.keys)
+            verdict = judge(chain.l1_rpc_url, core, instance, store, harness.keys, harness.reorged_away)
             result = report(harness, verdict, complete, args, load, time.monotonic() - started)
         print_readable(result)
         print(json.dumps(result, sort_keys=True), flush=True)
@@ -738,6 +862,9 @@ def print_readable(result: dict[str, Any]) -> None:
     say(f"duplicate state updates {result['duplicate_state_updates']}, reverted {result['reverted_state_updates']}, "
         f"lost or stuck batches {result['lost_or_stuck_batches']}, wrong records {result['wrong_records']}, "
         f"records without a tx {result['records_without_tx']}, max recovery {result['max_recovery_s']} s")
+    for entry in result["reorged_away"]:
+        back = "the same transaction is back on chain" if entry["back_on_chain"] else "not on the canonical chain"
+        say(f"  taken back by a reorg: batch {entry['batch']} {entry['tx_hash']} from L1 block {entry['l1_block']}: {back}")
     for entry in result["reverted"]:
         say(f"  reverted: batch {entry['batch']} {entry['tx_hash']} at L1 block {entry['l1_block']}: {entry['reason']}")
     say(f"load average (1 min) at start and at the end: {result['load_average_1m']} on {result['cpu_count']} CPUs")

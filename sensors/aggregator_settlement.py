@@ -28,7 +28,6 @@ import time
 from dagster import (
     AssetKey,
     AssetRecordsFilter,
-    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
     RunsFilter,
@@ -55,7 +54,7 @@ from sensors.l2_hashes import hash_view, recorded_last_hash, watch_settled_hash
 from sensors.peer_guard import refusing_other_chains
 from sensors.settlement import IN_FLIGHT
 from sensors.settlement_gates import check_outcomes, materialized, next_settlement
-from sensors.settlement_watch import watch_recorded_settlements
+from sensors.settlement_watch import failed_since_settled, watch_recorded_settlements
 
 RETIRE_PER_TICK = 200
 
@@ -102,7 +101,7 @@ def _observe(context, store, key: str, chain_block: int, rules, node, *, resettl
         checks=check_outcomes(instance, rules, key),
         resettle=resettle,
         in_flight=_runs(context, key, IN_FLIGHT),
-        failed_attempts=_runs(context, key, [DagsterRunStatus.FAILURE]),
+        failed_attempts=failed_since_settled(context, settle_aggregator_batch_job.name, key),
         **hashes,
     )
 

@@ -59,7 +59,7 @@ from sensors.cursor import dump_cursor, load_cursor
 from sensors.l2_hashes import hash_view, recorded_last_hash, watch_settled_hash
 from sensors.peer_guard import refusing_other_chains
 from sensors.settlement_gates import check_outcomes, materialized, next_settlement
-from sensors.settlement_watch import watch_recorded_settlements
+from sensors.settlement_watch import failed_since_settled, watch_recorded_settlements
 
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
@@ -99,7 +99,7 @@ def _observe(context, store, key: str, chain_block: int, rules, node, *, resettl
         checks=check_outcomes(instance, rules, key),
         resettle=resettle,
         in_flight=_runs(context, key, IN_FLIGHT),
-        failed_attempts=_runs(context, key, [DagsterRunStatus.FAILURE]),
+        failed_attempts=failed_since_settled(context, settle_batch_job.name, key),
         **hashes,
     )
 

@@ -14,6 +14,20 @@ to the first batch not recorded yet (the sensor's own frontier may lag behind a
 run that just settled) and at most ``WATCH_PER_TICK`` of them, and what L1 says about
 each now (one receipt read per recorded transaction). It sends the alert and
 fails the ``settlement_on_l1`` check once per loss.
+
+Dagster keeps one runless check evaluation per check and partition (the
+unique index of ``asset_check_executions`` covers asset, check, run id and
+partition, and a sensor's run id is empty): a second one raises, the tick
+fails, the cursor never moves, and the batch is never settled again. So a
+batch lost a second time (a reorganisation that also takes back its new
+settlement) is alerted again, but its check is failed only the first time
+(:func:`check_failure_reported`); the re-settle run's own evaluation follows
+either way.
+
+:func:`failed_since_settled` counts a batch's failed settle runs toward the
+operator gate only from its latest successful settle run on: failures before
+a settlement that a reorganisation then took back were already overcome, and
+must not leave the re-settlement fewer attempts (or none).
 """
 
 from __future__ import annotations
@@ -22,12 +36,15 @@ from typing import Any, Callable
 
 from dagster import (
     AssetCheckEvaluation,
+    AssetCheckKey,
     AssetCheckSeverity,
     AssetKey,
     AssetRecordsFilter,
+    DagsterRunStatus,
     RunsFilter,
     SensorEvaluationContext,
 )
+from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.tags import RUN_KEY_TAG
 
 from orchestrator_pipelines.assets.common import ON_L1_CHECK
@@ -52,6 +69,31 @@ def fresh_run_key(context: SensorEvaluationContext, prefix: str, runs: int) -> s
     while context.instance.get_runs_count(RunsFilter(tags={RUN_KEY_TAG: f"{prefix}-{n}"})):
         n += 1
     return f"{prefix}-{n}"
+
+
+def failed_since_settled(context: SensorEvaluationContext, job_name: str, key: str) -> int:
+    """Failed runs of ``job_name`` for partition ``key`` created after its latest successful one (all, if none)."""
+    tags = {"dagster/partition": key}
+    settled = context.instance.get_run_records(
+        RunsFilter(job_name=job_name, tags=tags, statuses=[DagsterRunStatus.SUCCESS]), limit=1
+    )
+    return context.instance.get_runs_count(RunsFilter(
+        job_name=job_name, tags=tags, statuses=[DagsterRunStatus.FAILURE],
+        created_after=settled[0].create_timestamp if settled else None,
+    ))
+
+
+# Evaluations of one check and partition looked through for the sensor's own: a few per settle run.
+CHECK_HISTORY_LIMIT = 200
+
+
+def check_failure_reported(instance, asset: str, partition: str) -> bool:
+    """Whether a sensor (no run) already reported an evaluation of ``asset``'s on-L1 check for ``partition``."""
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        AssetCheckKey(AssetKey(asset), ON_L1_CHECK), limit=CHECK_HISTORY_LIMIT,
+        partition_filter=PartitionKeyFilter(key=partition),
+    )
+    return any(not record.run_id for record in history)
 
 
 def _recorded(instance, asset: str, key: str) -> RecordedSettlement | None:
@@ -118,6 +160,10 @@ def watch_recorded_settlements(
                     "l1_state_block_number": chain.block_number},
         ))
         cursor["lost_alerted"] = decision.alert_id
+    if decision.alert and check_failure_reported(context.instance, asset, decision.key):
+        context.log.warning(f"{what} {decision.key} lost again: its {ON_L1_CHECK} check failed already "
+                            f"(Dagster keeps one sensor evaluation per partition); alerted, not reported again")
+    elif decision.alert:
         events.append(AssetCheckEvaluation(
             asset_key=AssetKey(asset),
             check_name=ON_L1_CHECK,
