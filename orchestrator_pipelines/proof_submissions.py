@@ -79,3 +79,48 @@ def next_submission(
         failure.key, requested + 1, alert=alerted is None,
         text=f"{what}; requesting it again ({requested + 1} of at most {max_attempts}) until the prover answers",
     )
+
+
+@dataclass(frozen=True)
+class RecordRuns:
+    """The ``record_proof`` runs of one batch since its current query was submitted.
+
+    ``in_flight``: queued or running (a retry Dagster made included);
+    ``succeeded``: ended well (the proof is recorded, the sensor sees it next);
+    ``failed``: ended failed; ``last_failed_at``: when the newest of those ended.
+    """
+
+    key: str
+    in_flight: int
+    succeeded: int
+    failed: int
+    last_failed_at: float | None
+
+
+def next_record(
+    runs: RecordRuns, *, max_attempts: int, retry_after_s: float, now: float
+) -> Resubmit | WaitToResubmit | GiveUp | None:
+    """Whether to request ``record_proof`` again for a DONE proof whose recording run failed; None: nothing to do.
+
+    Why: the proof sensor requests ``record_proof`` once per DONE query. A run
+    killed or failed after that (a worker lost in a restart, L1 unreachable
+    while reading the fact) leaves the batch unrecorded, and a run retry the
+    instance was meant to create may never come; every later batch then waits
+    behind it. Recording is idempotent (it reads the prover and L1, sends
+    nothing), so it is requested again once no run is in flight, after a
+    doubling pause (which also leaves time for a run retry of Dagster's own to
+    appear first), up to ``max_attempts`` times.
+    """
+    if runs.in_flight or runs.succeeded or not runs.failed:
+        return None
+    requested = runs.failed - 1
+    what = f"recording the proof of batch {runs.key} failed ({runs.failed} runs)"
+    if requested >= max_attempts:
+        return GiveUp(runs.key, alert=True, text=f"{what}; waiting for an operator (re-execute record_proof)")
+    ready_at = (runs.last_failed_at or now) + retry_after_s * 2**requested
+    if now < ready_at:
+        return WaitToResubmit(runs.key, ready_at - now)
+    return Resubmit(
+        runs.key, requested + 1, alert=requested == 0,
+        text=f"{what}; requesting it again ({requested + 1} of at most {max_attempts})",
+    )

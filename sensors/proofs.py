@@ -6,6 +6,8 @@ proof is in flight in the cursor (bounded by the unsettled-batch limit), and
 asks the prover about each:
 
 - DONE: request ``record_proof`` for the batch (run key = batch + query id);
+  if that run fails or is lost, request it again a bounded number of times
+  (:mod:`sensors.proof_records`);
 - FAILED: request ``submit_proof`` with the next attempt number (a new dedup
   id), or alert once the attempts are used up;
 - still proving for longer than ``proof_timeout_s``: alert once.
@@ -41,6 +43,7 @@ from resources.alerts import AlertsResource
 from resources.policy import PipelinePolicyResource
 from resources.prover import ProverResource
 from sensors.cursor import dump_cursor, load_cursor
+from sensors.proof_records import record_again
 from sensors.proof_resubmissions import RESUBMIT_TAG, failed_submissions
 
 EVENT_PAGE = 500
@@ -124,6 +127,9 @@ def build_proof_sensor(interval_s: int, default_status: DefaultSensorStatus):
         for key in sorted(pending):
             entry = pending[key]
             if entry.get("requested"):
+                again = record_again(context, key, entry, policy, alerts, time.time())
+                if again is not None:
+                    requests.append(again)
                 continue
             try:
                 status = client.status(entry["id"])

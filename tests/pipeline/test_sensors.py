@@ -317,6 +317,46 @@ def _wait_for_prover_done(pipeline, defs, key: str) -> None:
     wait_for(lambda: client.status(external_id).state == "done", f"prover query of batch {key}")
 
 
+def test_a_lost_record_proof_run_is_requested_again_and_records_the_proof(manual_pipeline):
+    """Found by ``make bench-faults``: a ``record_proof`` worker killed right after a PostgreSQL restart.
+
+    The run was marked failed and the run retry Dagster was to create never
+    came; the proof sensor had asked once, so the batch (and every later one)
+    waited for an operator.
+    """
+    pipeline = manual_pipeline
+    instance = pipeline.instance
+    produce_blocks(pipeline, 4)
+    defs = batching_defs(pipeline, submit_retry_after_s=0)
+    prepare(LocalRunner(defs, instance), keys(0))
+    _wait_for_prover_done(pipeline, defs, "000000")
+    external_id = latest_metadata(instance, "proof_request", "000000")["external_id"]
+
+    first = evaluate(defs, instance, "proof_sensor", None)
+    assert [r.run_key for r in first.run_requests] == [f"proof-000000-{external_id}"]
+    # Its run is lost before it records anything (a worker killed while starting).
+    lost = instance.create_run_for_job(
+        job_def=defs.resolve_job_def("record_proof"), status=DagsterRunStatus.STARTING,
+        tags={"dagster/partition": "000000", "dagster/run_key": first.run_requests[0].run_key},
+    )
+    instance.report_run_failed(instance.get_run_by_id(lost.run_id))
+
+    again = evaluate(defs, instance, "proof_sensor", first.cursor)
+    assert [(r.run_key, r.partition_key) for r in again.run_requests] == [
+        (f"proof-000000-{external_id}-again-1", "000000")
+    ]
+    # While the new run is in flight nothing more is asked; once it has recorded the proof, nothing either.
+    running = instance.create_run_for_job(
+        job_def=defs.resolve_job_def("record_proof"), status=DagsterRunStatus.NOT_STARTED,
+        tags={"dagster/partition": "000000", "dagster/run_key": again.run_requests[0].run_key},
+    )
+    assert not evaluate(defs, instance, "proof_sensor", again.cursor).run_requests
+    instance.delete_run(running.run_id)
+    recorded = defs.resolve_job_def("record_proof").execute_in_process(instance=instance, partition_key="000000")
+    assert recorded.success and latest_metadata(instance, "proof", "000000")["external_id"] == external_id
+    assert not evaluate(defs, instance, "proof_sensor", again.cursor).run_requests
+
+
 def test_batch_n_plus_one_is_never_requested_before_batch_n_settles(manual_pipeline):
     pipeline = manual_pipeline
     produce_blocks(pipeline, 8)
