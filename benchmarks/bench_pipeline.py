@@ -412,6 +412,11 @@ class SessionCpu:
             totals[kind] += cpu
         return {kind: round(value, 1) for kind, value in sorted(totals.items())}
 
+    def of(self, pid: int) -> float | None:
+        """CPU seconds last sampled for ``pid`` (None: never seen, e.g. it lived less than a sample)."""
+        seen = self.seen.get(pid)
+        return None if seen is None else seen[1]
+
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -520,7 +525,7 @@ RUNS_IN_FLIGHT = [
 
 def drive_daemon(
     home: Path, env: dict[str, str], instance: DagsterInstance, chain: SettlementClient, args
-) -> dict[str, float]:
+) -> SessionCpu:
     adopt_orphans()
     # The code server's socket and whatever else the daemon leaves in TMPDIR; short, as a socket path must be.
     scratch = Path(tempfile.mkdtemp(prefix="bp-"))
@@ -550,10 +555,38 @@ def drive_daemon(
         daemon.cpu.sample()
         daemon.stop()
         shutil.rmtree(scratch, ignore_errors=True)
-    return daemon.cpu.by_kind()
+    return daemon.cpu
 
 
 # ---- what the instance recorded -------------------------------------------------------------
+
+
+def run_worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The run worker's pid, from the engine event "Started process for run (pid: N)" the worker writes."""
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        data = entry.dagster_event.event_specific_data
+        pid = getattr(data, "metadata", {}).get("pid") if data is not None else None
+        if pid is not None:
+            return int(pid.value)
+    return None
+
+
+def run_cpu_by_job(instance: DagsterInstance, cpu: SessionCpu, job_names: list[str]) -> dict[str, dict[str, float]]:
+    """Per job: runs whose worker was sampled, and their median and total CPU seconds.
+
+    Where a run's CPU goes: each worker pays Python, Dagster and the code location's load before
+    its steps, so a job's median minus the step work (the plain loop's stage times) is that fixed cost.
+    """
+    per_job: dict[str, list[float]] = defaultdict(list)
+    for record in instance.get_run_records(RunsFilter()):
+        pid = run_worker_pid(instance, record.dagster_run.run_id)
+        seconds = cpu.of(pid) if pid is not None else None
+        if seconds is not None:
+            per_job[record.dagster_run.job_name].append(seconds)
+    return {
+        job: {"runs": len(per_job[job]), "median_s": median(per_job[job]), "total_s": round(sum(per_job[job]), 1)}
+        for job in job_names if per_job.get(job)
+    }
 
 
 def materializations(instance: DagsterInstance, asset: str) -> list[Any]:
@@ -671,12 +704,12 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
         with DagsterInstance.from_config(str(home)) as instance, DepositTraffic(
             stack, args.deposit_interval, args.blocks
         ) as deposits:
-            complete, cpu_by_process = True, None
+            complete, session_cpu = True, None
             try:
                 if args.in_process:
                     drive_in_process(settings, instance, chain, args)
                 else:
-                    cpu_by_process = drive_daemon(home, env, instance, chain, args)
+                    session_cpu = drive_daemon(home, env, instance, chain, args)
             except TimeoutError as exc:
                 complete = False
                 say(f"pipeline: {exc}; reporting what settled")
@@ -694,13 +727,16 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
                 else:
                     manifest = BatchManifest.from_json(store.get_bytes(batch_key(key, "manifest.json")))
                     ranges.append((manifest.first_block, manifest.last_block))
+            numbers["run_cpu_by_job"] = (
+                run_cpu_by_job(instance, session_cpu, args.flavour.job_names) if session_cpu is not None else None
+            )
             failures = failed_runs(instance)
             numbers["failed_runs"] = failures
             if failures:
                 say("failed runs: " + "; ".join(failures))
     numbers["cpu_s"] = round(cpu_seconds() - cpu_before, 1)
     numbers["complete"] = complete
-    numbers["cpu_by_process_s"] = cpu_by_process
+    numbers["cpu_by_process_s"] = session_cpu.by_kind() if session_cpu is not None else None
     return numbers, ranges
 
 
@@ -925,6 +961,7 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
         "run_wall_total_s": pipeline["run_wall_total_s"],
         "pipeline_cpu_s": pipeline["cpu_s"],
         "daemon_cpu_by_process_s": pipeline["cpu_by_process_s"],
+        "run_cpu_by_job_s": pipeline["run_cpu_by_job"],
         "load_average_1m": [round(value, 2) for value in args.load_average] + [round(os.getloadavg()[0], 2)],
         "cpu_count": os.cpu_count(),
         # Once running, settling as fast as the chain makes blocks (within 10 %) is keeping pace.
@@ -1003,6 +1040,9 @@ def print_readable(result: dict[str, Any]) -> None:
     say("job run start delay s (median): " + ", ".join(f"{k} {v}" for k, v in result["job_run_start_delay_s"].items()))
     if result["daemon_cpu_by_process_s"]:
         say("CPU s by process under the daemon: " + ", ".join(f"{k} {v}" for k, v in result["daemon_cpu_by_process_s"].items()))
+    if result["run_cpu_by_job_s"]:
+        say("run worker CPU s by job (runs, median per run): " + ", ".join(
+            f"{job} {v['runs']} x {v['median_s']}" for job, v in result["run_cpu_by_job_s"].items()))
     say(f"runs launched {result['runs_launched']} ({result['runs_failed']} failed), run wall total {result['run_wall_total_s']} s")
     if "dagster_overhead_ratio" in result:
         say("plain loop stage s (median): " + ", ".join(f"{k} {v:.3f}" for k, v in result["plain_loop_stage_s"].items()))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dagster import ConfigurableResource
 
-from orchestrator_pipelines.clients.settlement import SettlementClient
 from orchestrator_pipelines.config import setting_default as default
 from orchestrator_pipelines.peer_identity import l1_chain_id_problem
 from resources.chain_ids import check_chain_id
+
+if TYPE_CHECKING:
+    from orchestrator_pipelines.clients.settlement import SettlementClient
 
 GWEI = 10**9
 
@@ -38,6 +42,10 @@ class SettlementResource(ConfigurableResource):
     chain_id: int | None = default("l1_chain_id")
 
     def client(self) -> SettlementClient:
+        # web3.py and eth-account are imported here, not when the code location loads: only the
+        # runs and sensor ticks that talk to L1 pay their ~0.25 s of import in each process.
+        from orchestrator_pipelines.clients.settlement import SettlementClient
+
         def wei(gwei: float | None) -> int | None:
             return None if gwei is None else int(gwei * GWEI)
 

@@ -32,7 +32,7 @@ must not leave the re-settlement fewer attempts (or none).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dagster import (
     AssetCheckEvaluation,
@@ -49,7 +49,6 @@ from dagster._core.storage.tags import RUN_KEY_TAG
 
 from orchestrator_pipelines.assets.common import ON_L1_CHECK
 from orchestrator_pipelines.clients.alerts import Alert
-from orchestrator_pipelines.clients.settlement import CoreState, SettlementClient
 from orchestrator_pipelines.settlement_finality import (
     Inclusion,
     L1View,
@@ -58,6 +57,9 @@ from orchestrator_pipelines.settlement_finality import (
     decide,
     final_count,
 )
+
+if TYPE_CHECKING:
+    from orchestrator_pipelines.clients.settlement import CoreState, SettlementClient
 
 # Recorded settlements re-checked per tick: more than settle in two epochs of L1 at any realistic rate.
 WATCH_PER_TICK = 32

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from eth_abi import decode, encode
-from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak
 
 from orchestrator_pipelines.errors import InvalidInputError
@@ -49,6 +47,8 @@ def encode_update_state(program_output: Sequence[int], onchain_data_hash: int, o
     The on-chain-data (calldata DA) variant: the state diff is not in blobs, and the
     proven fact covers the output and the on-chain data, known here by hash and size.
     """
+    from eth_abi import encode  # imported on use: most processes loading this module only size Atlantic jobs
+
     output = _uint256_words(program_output, "programOutput")
     (data_hash, data_size) = _uint256_words([onchain_data_hash, onchain_data_size], "onchainData")
     return UPDATE_STATE_SELECTOR + encode(["uint256[]", "uint256", "uint256"], [output, data_hash, data_size])
@@ -56,6 +56,8 @@ def encode_update_state(program_output: Sequence[int], onchain_data_hash: int, o
 
 def encode_update_state_kzg_da(program_output: Sequence[int], kzg_proofs: Sequence[bytes]) -> bytes:
     """Selector + ABI encoding of ``(programOutput, kzgProofs)``."""
+    from eth_abi import encode
+
     output = _uint256_words(program_output, "programOutput")
     proofs = []
     for index, proof in enumerate(kzg_proofs):
@@ -74,6 +76,9 @@ def decode_update_state_kzg_da(calldata: bytes) -> tuple[list[int], list[bytes]]
         raise InvalidInputError(
             f"calldata: selector 0x{bytes(calldata[:4]).hex()} is not updateStateKzgDA (0x{UPDATE_STATE_KZG_DA_SELECTOR.hex()})"
         )
+    from eth_abi import decode
+    from eth_abi.exceptions import DecodingError
+
     try:
         output, proofs = decode(_ARG_TYPES, bytes(calldata[4:]))
     except DecodingError as exc:
