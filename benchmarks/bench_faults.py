@@ -129,6 +129,8 @@ POINTS = {
 POINT_CLASSES = ("kill_after_broadcast", "kill_during_snos", "kill_during_proof_submission")
 # Share of a run's retries the harness may use up: the deployment retries a crashed run 3 times.
 MAX_KILLS_PER_RUN_CHAIN = 2
+# Once every batch is settled and no run is in flight, how long the faults still planned are waited for.
+IDLE_END_S = 30
 # The deepest reorganisation injected (its settlement's confirmations, its own block counted).
 REORG_MAX_DEPTH = 6
 # How PostgreSQL is stopped for its restart: no shutdown checkpoint, crash recovery at start.
@@ -508,6 +510,10 @@ class Harness:
         if done:
             self.plan.timed.pop(0)
             self.next_timed_at = now + self.args.fault_gap
+        else:
+            # Not possible now (no run to kill, nothing recorded to reorg): the next fault goes first,
+            # this one is tried again after it, so one fault waiting for its moment holds back no other.
+            self.plan.timed.append(self.plan.timed.pop(0))
 
     def reorg(self) -> bool:
         """Take back the latest recorded settlement not taken back before (see benchmarks/l1_reorg.py)."""
@@ -550,6 +556,7 @@ class Harness:
         self.start_daemon()
         deadline = time.monotonic() + self.args.timeout
         last_refresh = 0.0
+        idle_since = None
         while True:
             now = time.time()
             if time.monotonic() - last_refresh >= REFRESH_S:
@@ -558,9 +565,18 @@ class Harness:
                 self.refresh()
                 reap()
                 faults_left = sum(max(0, n) for kind, n in self.plan.remaining.items() if kind not in POINT_CLASSES)
-                if len(self.keys) >= self.args.batches and not faults_left and self.burst is None and chain_done():
+                if len(self.keys) >= self.args.batches and self.burst is None and chain_done():
                     if not self.instance.get_runs_count(RunsFilter(statuses=RUNS_IN_FLIGHT)):
-                        return True
+                        if not faults_left:
+                            return True
+                        # Everything settled and nothing runs: the faults left need work in flight and can
+                        # no longer be injected; they are reported as not injected.
+                        idle_since = idle_since or time.monotonic()
+                        if time.monotonic() - idle_since > IDLE_END_S:
+                            say(f"all settled, nothing in flight: {faults_left} faults left not injected")
+                            return True
+                    else:
+                        idle_since = None
                 if time.monotonic() > deadline:
                     say(f"timeout after {self.args.timeout:.0f} s: {len(self.settled)}/{len(self.keys)} settled")
                     say(f"daemon log (last lines):\n{self.daemon.log_tail()}")
@@ -760,7 +776,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # A bound, not a target: on a loaded 2-core machine the 10 prepare runs (and their retries) queue for the
     # two prover-submission slots for minutes, and each l1_reorg adds a re-settlement.
     parser.add_argument("--timeout", type=float, default=1200, help="seconds the pipeline may take (default 1200)")
-    parser.add_argument("--fault-gap", type=float, default=4.0, help="seconds between clock-driven faults (default 4)")
+    parser.add_argument("--fault-gap", type=float, default=2.0, help="seconds between clock-driven faults (default 2)")
     parser.add_argument("--burst-rate", type=float, default=0.5, help="share of a peer's requests faulted in a burst")
     parser.add_argument("--burst-faults", type=int, default=2, help="faulty answers per peer burst (default 2)")
     parser.add_argument("--burst-s", type=float, default=10.0, help="longest peer burst in seconds (default 10)")
