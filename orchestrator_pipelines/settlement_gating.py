@@ -167,6 +167,10 @@ def decide(view: BatchView, rules: Rules, *, alerted_hold: str | None, alerted_s
         return Settled(key)
     if view.in_flight:
         return Wait(f"{what} settlement in flight")
+    if not view.resettle and rules.state_asset in view.materialized:
+        # Recorded after this tick read L1 (a settle run ended mid-tick): the next tick's read shows it.
+        # A settlement L1 really lost is reported by the watch (``resettle``), never inferred here.
+        return Wait(f"{what} is recorded; L1 read at the start of this tick (block {view.chain_block}) predates it")
     if view.chain_block < view.first_block - 1:
         return Wait(f"{what} waits for L1 to reach block {view.first_block - 1}")
     if view.recorded_block_hash is not None and view.node_error:

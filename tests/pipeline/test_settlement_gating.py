@@ -62,6 +62,16 @@ def test_a_settled_batch_is_passed_over_unless_a_reorganisation_took_it_back():
     assert gate(view(chain_block=16)) == Request("000003")
 
 
+def test_a_settlement_recorded_after_the_ticks_l1_read_waits_instead_of_being_requested_again():
+    """Found under the daemon: a settle run ended between the tick's L1 read and its look at the materializations."""
+    recorded = view(chain_block=12, materialized=frozenset({"proof", "da_blob", "state_update"}))
+    assert gate(recorded) == Wait(
+        "batch 000003 is recorded; L1 read at the start of this tick (block 12) predates it"
+    )
+    # Unless the watch says L1 lost it: then it is settled again.
+    assert gate(dataclasses.replace(recorded, resettle=True)) == Request("000003")
+
+
 def test_a_settle_run_in_flight_waits():
     assert gate(view(in_flight=1)) == Wait("batch 000003 settlement in flight")
 
