@@ -23,6 +23,7 @@ their L1 records stay: the status of a block is still answered from them
 
 from __future__ import annotations
 
+import functools
 import time
 
 from dagster import (
@@ -136,12 +137,7 @@ def _tick(context, settlement, artifacts, madara, policy, alerts) -> SensorResul
     cursor = load_cursor(context.cursor)
     index = cursor.get("next", 0)
     client = settlement.client()
-    nodes: list = []
-
-    def node():
-        if not nodes:
-            nodes.append(madara.client())
-        return nodes[0]
+    node = functools.cache(madara.client)  # the node is asked only when a batch needs it, once
 
     chain = client.state()
     lost, check_events = watch_recorded_settlements(

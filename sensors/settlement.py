@@ -30,6 +30,7 @@ It also raises the stalled-pipeline alert: blocks keep coming but nothing
 settled for ``stall_alert_minutes``.
 """
 
+import functools
 import time
 
 from dagster import (
@@ -129,12 +130,7 @@ def build_settlement_sensor(interval_s: int, default_status: DefaultSensorStatus
             cursor = load_cursor(context.cursor)
             index = cursor.get("next", 0)
             client = settlement.client()
-            nodes: list = []
-
-            def node():
-                if not nodes:
-                    nodes.append(madara.client())
-                return nodes[0]
+            node = functools.cache(madara.client)  # the node is asked only when a batch needs it, once
 
             chain = client.state()
             now = time.time()
