@@ -56,6 +56,7 @@ DEFAULT_RELOAD_PACKAGES = ["orchestrator_pipelines", "resources", "sensors"]
 START_TIMEOUT_S = 120.0
 REMEMBERED_WORKERS = 10_000  # pids and exit codes kept in memory; older runs are judged by their tag and /proc
 FORK_TIMEOUT_S = 30.0
+EXIT_REPORT_WAIT_S = 2.0
 
 
 class RunWorkerServerError(RuntimeError):
@@ -132,6 +133,12 @@ class _Server:
             if run_id not in self._forked:
                 raise RunWorkerServerError(f"run worker server exited (code {self.process.returncode}) before run {run_id}")
             return self._forked.pop(run_id)
+
+    def exit_code(self, pid: int, wait_s: float = 0.0) -> int | None:
+        """The exit code of worker ``pid`` if reaped, waiting up to ``wait_s`` for the server's report of it."""
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self.exit_codes or not self.alive, wait_s)
+            return self.exit_codes.get(pid)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """End of input stops the server; runs it forked carry on by themselves."""
@@ -240,10 +247,11 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
         tag = run.tags.get(RUN_WORKER_PID_TAG)
         return int(tag) if tag and tag.isdigit() else None
 
-    def _exit_code(self, pid: int) -> int | None:
-        if self._server is not None and pid in self._server.exit_codes:
-            return self._server.exit_codes[pid]
-        return self._exited.get(pid)
+    def _exit_code(self, pid: int, wait_s: float = 0.0) -> int | None:
+        if pid in self._exited:
+            return self._exited[pid]
+        server = self._server
+        return server.exit_code(pid, wait_s) if server is not None else None
 
     @property
     def supports_check_run_worker_health(self) -> bool:
@@ -256,6 +264,8 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
         code = self._exit_code(pid)
         if code is None and _pid_alive(pid):
             return CheckRunHealthResult(WorkerStatus.RUNNING)
+        if code is None and run.run_id in self._pids:
+            code = self._exit_code(pid, wait_s=EXIT_REPORT_WAIT_S)  # reaped a moment ago: its report is on the way
         if code == 0:
             return CheckRunHealthResult(WorkerStatus.SUCCESS)
         how = f"exit code {code}" if code is not None else "no longer running"
