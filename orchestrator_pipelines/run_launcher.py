@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import Array, Field, Noneable
+from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
@@ -83,7 +85,8 @@ def source_fingerprint(packages: Sequence[str]) -> tuple:
 class _Server:
     """One fork server process and the thread reading its replies."""
 
-    def __init__(self, modules: Sequence[str]):
+    def __init__(self, modules: Sequence[str], on_exit=None):
+        self._on_exit = on_exit or (lambda pid, code: None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator_pipelines.run_worker_server", *modules],
             stdin=subprocess.PIPE,
@@ -115,6 +118,8 @@ class _Server:
                 else:
                     self.exit_codes[message["pid"]] = message["exit_code"]
                 self._changed.notify_all()
+            if "exit_code" in message:
+                self._on_exit(message["pid"], message["exit_code"])
         with self._changed:
             self._changed.notify_all()
 
@@ -186,6 +191,7 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
         self._server: _Server | None = None
         self._fingerprint: tuple | None = None
         self._pids: OrderedDict[str, int] = OrderedDict()
+        self._run_of_pid: OrderedDict[int, str] = OrderedDict()
         self._exited: OrderedDict[int, int] = OrderedDict()
         self._lock = threading.Lock()
         super().__init__()
@@ -218,7 +224,7 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
         if self._server is not None and (not self._server.alive or fingerprint != self._fingerprint):
             self._retire_server()
         if self._server is None:
-            self._server = _Server(self.preload_modules)
+            self._server = _Server(self.preload_modules, on_exit=self._worker_exited)
             self._fingerprint = fingerprint
         return self._server
 
@@ -236,10 +242,36 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
         with self._lock:
             pid = self._current_server().fork(run.run_id, serialize_value(self._instance.get_ref()))
             self._pids[run.run_id] = pid
+            self._run_of_pid[pid] = run.run_id
             _forget_oldest(self._pids)
+            _forget_oldest(self._run_of_pid)
             if self._server is not None:
                 _forget_oldest(self._server.exit_codes)
         self._instance.add_run_tags(run.run_id, {RUN_WORKER_PID_TAG: str(pid)})
+
+    def _worker_exited(self, pid: int, code: int) -> None:
+        """A worker that died before its run finished fails the run now, as Dagster's code server does.
+
+        Without this a ``kill -9``, an out-of-memory kill or a crash would leave the run STARTED until
+        run monitoring's next poll; failed now, the run retry daemon re-executes it at once (it is not
+        a step failure).
+        """
+        if code == 0:
+            return
+        run_id = self._run_of_pid.get(pid)
+        if run_id is None or not self.has_instance:
+            return
+        try:
+            run = self._instance.get_run_by_id(run_id)
+            if run is None or run.is_finished:
+                return
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            self._instance.report_engine_event(f"Run worker (pid {pid}) ended before the run finished: {how}.", run)
+            self._instance.report_run_failed(
+                run, job_failure_data=JobFailureData(error=None, failure_reason=RunFailureReason.UNEXPECTED_TERMINATION)
+            )
+        except Exception:  # noqa: BLE001 - run monitoring still finds the dead worker on its next poll
+            logging.getLogger(__name__).exception(f"could not report the end of run worker {pid} (run {run_id})")
 
     def _pid_of(self, run) -> int | None:
         if run.run_id in self._pids:

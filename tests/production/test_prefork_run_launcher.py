@@ -118,6 +118,12 @@ def test_a_killed_worker_is_reported_failed_to_run_monitoring(instance: DagsterI
     result = _health(instance, run.run_id, WorkerStatus.FAILED)
     assert result.status == WorkerStatus.FAILED
     assert f"run worker {worker}" in result.msg and "exit code -9" in result.msg
+    # Failed at once (not at run monitoring's next poll), as a crash: the run retry daemon re-executes it.
+    failed = _wait(instance, run.run_id, TERMINAL, timeout_s=10)
+    assert failed.status == DagsterRunStatus.FAILURE
+    failure = next(e for e in instance.all_logs(run.run_id) if e.dagster_event and e.dagster_event.is_run_failure)
+    assert failure.dagster_event.event_specific_data.failure_reason.value == "UNEXPECTED_TERMINATION"
+    assert any("killed by signal 9" in (e.message or "") for e in instance.all_logs(run.run_id))
     # Another run still starts: the server is unaffected by one worker's death.
     probe_out.unlink()
     second = _launch(instance, "succeeds")
