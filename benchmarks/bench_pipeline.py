@@ -19,8 +19,11 @@ Starknet 0.13.4, one OS run, proof and ``state_update`` per batch).
 Who drives it:
 
 - default: the deployment path. A temporary DAGSTER_HOME with the project's
-  dagster.yaml (queued run coordinator, a process per run) and
-  ``dagster-daemon run`` as a subprocess ticking the sensors every second;
+  dagster.yaml (queued run coordinator, a process per run forked by
+  ``PreforkRunLauncher``), ``dagster code-server start`` serving the code
+  location as in ``deploy/`` (``--no-code-server``: the daemon starts its own
+  and replaces it every minute), and ``dagster-daemon run`` as a subprocess
+  ticking the sensors every second;
 - ``--in-process``: ``LocalRunner`` ticks the sensors and executes the runs in
   this process, as the end-to-end test does.
 
