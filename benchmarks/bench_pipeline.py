@@ -19,8 +19,11 @@ Starknet 0.13.4, one OS run, proof and ``state_update`` per batch).
 Who drives it:
 
 - default: the deployment path. A temporary DAGSTER_HOME with the project's
-  dagster.yaml (queued run coordinator, a process per run) and
-  ``dagster-daemon run`` as a subprocess ticking the sensors every second;
+  dagster.yaml (queued run coordinator, a process per run forked by
+  ``PreforkRunLauncher``), ``dagster code-server start`` serving the code
+  location as in ``deploy/`` (``--no-code-server``: the daemon starts its own
+  and replaces it every minute), and ``dagster-daemon run`` as a subprocess
+  ticking the sensors every second;
 - ``--in-process``: ``LocalRunner`` ticks the sensors and executes the runs in
   this process, as the end-to-end test does.
 
@@ -376,7 +379,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def process_kind(cmdline: str) -> str:
     if "dagster-daemon" in cmdline:
         return "daemon"
-    if "multiprocessing" in cmdline or "execute_run" in cmdline:
+    if "multiprocessing" in cmdline or "execute_run" in cmdline or "run_worker_server" in cmdline:
         return "run_workers"
     if " grpc" in cmdline or "code-server" in cmdline or "code_server" in cmdline:
         return "code_server"
@@ -389,6 +392,7 @@ class SessionCpu:
 
     session: int
     seen: dict[int, tuple[str, float]] = field(default_factory=dict)
+    extra_sessions: tuple[int, ...] = ()
 
     def sample(self) -> None:
         for entry in Path("/proc").iterdir():
@@ -397,7 +401,7 @@ class SessionCpu:
             try:
                 stat = (entry / "stat").read_text()
                 fields = stat[stat.rindex(")") + 2:].split()
-                if int(fields[3]) != self.session:  # field 6 of stat: the session id
+                if int(fields[3]) != self.session and int(fields[3]) not in self.extra_sessions:  # field 6: session
                     continue
                 cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -467,24 +471,64 @@ def reap_orphans(session: int, timeout_s: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout_s: float = 120.0) -> None:
+    """Until 127.0.0.1:``port`` accepts connections (``process`` serving it must not exit meanwhile)."""
+    import socket
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited with {process.returncode} before listening on port {port}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} not listening on port {port} after {timeout_s:.0f} s")
+
+
 @dataclass
 class Daemon:
-    """``dagster-daemon run`` in its own session, so that it and its run workers stop together."""
+    """``dagster-daemon run`` in its own session, so that it and its run workers stop together.
+
+    ``code_server``: the production topology of ``deploy/`` (``workspace.grpc.yaml``): the code
+    location is served by a long-lived ``dagster code-server start`` (its own session, sampled and
+    stopped with the daemon's) instead of one the daemon starts itself and replaces every minute.
+    """
 
     home: Path
     env: dict[str, str]
     log_path: Path
+    code_server: bool = False
     process: subprocess.Popen | None = None
+    server: subprocess.Popen | None = None
     cpu: SessionCpu | None = None
 
     def start(self) -> None:
-        command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-m", "orchestrator_pipelines.definitions"]
+        target = ["-m", "orchestrator_pipelines.definitions"]
+        if self.code_server:
+            from orchestrator_pipelines.devnet.ports import free_port
+
+            port = free_port()
+            server_command = [str(Path(sys.executable).with_name("dagster")), "code-server", "start",
+                              "-h", "127.0.0.1", "-p", str(port), *target]
+            server_log = self.log_path.with_name(self.log_path.stem + "-code-server.log").open("wb")
+            self.server = subprocess.Popen(server_command, env=self.env, cwd=self.home, stdout=server_log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+            server_log.close()
+            wait_for_port(port, self.server, "dagster code-server")
+            workspace = self.home / "workspace.yaml"
+            workspace.write_text(
+                "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+                f"      port: {port}\n      location_name: madara_settlement\n"
+            )
+            target = ["-w", str(workspace)]
+        command = [str(Path(sys.executable).with_name("dagster-daemon")), "run", *target]
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             command, env=self.env, cwd=self.home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
-        self.cpu = SessionCpu(self.process.pid)
+        self.cpu = SessionCpu(self.process.pid, extra_sessions=(self.server.pid,) if self.server else ())
 
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
@@ -501,6 +545,13 @@ class Daemon:
         process, self.process = self.process, None
         if process is None:
             return
+        self._stop_session(process)
+        server, self.server = self.server, None
+        if server is not None:
+            self._stop_session(server)
+
+    @staticmethod
+    def _stop_session(process: subprocess.Popen) -> None:
         try:
             os.killpg(process.pid, signal.SIGINT)  # the daemon, its code server and any run worker
         except ProcessLookupError:
@@ -530,7 +581,7 @@ def drive_daemon(
     # The code server's socket and whatever else the daemon leaves in TMPDIR; short, as a socket path must be.
     scratch = Path(tempfile.mkdtemp(prefix="bp-"))
     daemon_env = {**os.environ, **env, "DAGSTER_HOME": str(home), "TMPDIR": str(scratch)}
-    daemon = Daemon(home, daemon_env, home / "daemon.log")
+    daemon = Daemon(home, daemon_env, home / "daemon.log", code_server=args.code_server)
     deadline = Deadline(args.timeout, "pipeline under dagster-daemon")
     daemon.start()
     try:
@@ -945,6 +996,7 @@ def report(pipeline: dict[str, Any], loop: dict[str, Any] | None, args: argparse
         "batch_blocks": args.batch_blocks,
         "snos_batch_blocks": args.snos_batch_blocks if args.aggregation else None,
         "sensor_interval_s": args.sensor_interval,
+        "code_server": "dagster code-server start" if args.code_server else "started by the daemon",
         "chain_blocks_per_minute": round(chain_rate, 2),
         **{k: pipeline[k] for k in ("blocks_per_minute", "steady_blocks_per_minute", "p50_block_to_settled_s", "p95_block_to_settled_s",
                                      "max_block_to_settled_s", "first_batch_lag_s", "last_batch_lag_s",
@@ -1071,6 +1123,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sensor-interval", type=int, default=5,
                         help="sensor interval in seconds (default 5, the deployment default)")
     parser.add_argument("--in-process", action="store_true", help="LocalRunner in this process instead of dagster-daemon")
+    parser.add_argument("--code-server", action=argparse.BooleanOptionalAction, default=True,
+                        help="serve the code location from a long-lived `dagster code-server start`, as deploy/ does "
+                        "(default); --no-code-server: the daemon starts its own and replaces it every minute")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds each phase may take (default: the chain's time for the blocks + 900)")
     parser.add_argument("--skip-plain-loop", action="store_true", help="measure the pipeline only (no overhead ratio)")
