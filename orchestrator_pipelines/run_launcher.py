@@ -117,6 +117,7 @@ class _Server:
                     self._forked[message["run_id"]] = message["pid"]
                 else:
                     self.exit_codes[message["pid"]] = message["exit_code"]
+                    _forget_oldest(self.exit_codes)
                 self._changed.notify_all()
             if "exit_code" in message:
                 self._on_exit(message["pid"], message["exit_code"])
@@ -245,8 +246,6 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
             self._run_of_pid[pid] = run.run_id
             _forget_oldest(self._pids)
             _forget_oldest(self._run_of_pid)
-            if self._server is not None:
-                _forget_oldest(self._server.exit_codes)
         self._instance.add_run_tags(run.run_id, {RUN_WORKER_PID_TAG: str(pid)})
 
     def _worker_exited(self, pid: int, code: int) -> None:
