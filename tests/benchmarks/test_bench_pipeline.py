@@ -71,6 +71,8 @@ def test_in_process_mode_reports_the_pipeline_and_the_plain_loop(tmp_path):
     assert result["job_run_wall_s"]["settle_batch"] > 0
     assert set(result["plain_loop_stage_s"]) == set(ASSETS)
     assert result["dagster_overhead_ratio"] > 0 and result["dagster_cpu_ratio"] > 0
+    # In process the pipeline runs in the harness's thread: nothing of the drive is left out, only the read-back.
+    assert 0 <= result["harness_cpu_s"] < result["pipeline_cpu_s"]
     assert summary["dagster_cpu_ratio"] == result["dagster_cpu_ratio"] and summary["runs_per_block"] == 6 / 4
     assert summary["p50_block_to_settled_s_2bps"] == summary["p50_block_to_settled_s"] == result["p50_block_to_settled_s"]
     assert summary["steady_blocks_per_minute_2bps"] == result["steady_blocks_per_minute"]
@@ -93,6 +95,10 @@ def test_daemon_mode_settles_through_dagster_daemon_and_stops_it(tmp_path):
     assert result["runs_launched"] == 3 and result["runs_failed"] == 0, result["failed_runs"]
     assert result["job_run_wall_s"]["prepare_batch"] > 0
     assert "dagster_overhead_ratio" not in result
+    # The harness watched the daemon and read the instance back: its CPU is reported apart, and every
+    # process of the daemon's session was classified by what it runs (none is left as "other").
+    assert 0 < result["harness_cpu_s"] < result["pipeline_cpu_s"]
+    assert {"daemon", "run_workers", "code_server"} <= set(result["daemon_cpu_by_process_s"]), result["daemon_cpu_by_process_s"]
 
 
 @pytest.mark.e2e
