@@ -412,7 +412,9 @@ class SessionCpu:
                 continue
             # The kind of the latest command line: a process first seen between fork and exec still
             # shows its parent's, and would otherwise be counted as "other" for good.
-            self.seen[int(entry.name)] = (process_kind(cmdline) if cmdline else self.seen.get(int(entry.name), ("other", 0.0))[0], cpu)
+            pid = int(entry.name)
+            kind = process_kind(cmdline) if cmdline else self.seen.get(pid, ("other", 0.0))[0]
+            self.seen[pid] = (kind, cpu)
 
     def by_kind(self) -> dict[str, float]:
         totals: dict[str, float] = defaultdict(float)
@@ -762,18 +764,18 @@ def run_pipeline(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], 
             complete, session_cpu = True, None
             # The harness's own CPU (this thread watching the daemon, then reading back what the instance
             # recorded) is not the pipeline's, and the plain loop has none: it is reported, not counted.
-            harness_before = time.thread_time()
+            # In process the pipeline itself runs in this thread, and only the read-back is the harness's.
+            drive_before = time.thread_time()
             try:
                 if args.in_process:
-                    harness_before = None  # the pipeline itself runs in this thread
                     drive_in_process(settings, instance, chain, args)
                 else:
                     session_cpu = drive_daemon(home, env, instance, chain, args)
             except TimeoutError as exc:
                 complete = False
                 say(f"pipeline: {exc}; reporting what settled")
-            harness_cpu = 0.0 if harness_before is None else time.thread_time() - harness_before
             analysis_before = time.thread_time()
+            harness_cpu = 0.0 if args.in_process else analysis_before - drive_before
             say(f"pipeline: L1 at block {chain.state().block_number} of {args.blocks}")
             timestamps = block_timestamps(stack.starknet_rpc_url, args.blocks)
             store = LocalArtifactStore(settings.artifacts_dir)

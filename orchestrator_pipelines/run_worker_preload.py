@@ -6,8 +6,8 @@ the libraries the steps import only when they need them (web3.py and
 eth-abi for L1, starknet-py for the node, ckzg with the trusted setup for
 blobs), and the instance's storage classes with what they import
 (SQLAlchemy, Alembic: about 0.6 s of CPU, which a worker otherwise pays in
-``DagsterInstance.from_ref`` before its first event). Loading them here once means a forked worker starts with them
-already in memory. Nothing here opens a connection: the server forks after
+``DagsterInstance.from_ref`` before its first event). Loading them here
+once means a forked worker starts with them already in memory. Nothing here opens a connection: the server forks after
 importing this, and a socket or thread made before a fork is not safe in
 the child.
 """
