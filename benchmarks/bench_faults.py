@@ -600,6 +600,31 @@ class Harness:
                                 for run in reversed(runs))
             say(f"  batch {key}: {summary or 'no run'}")
 
+    def failed_runs(self) -> list[dict[str, Any]]:
+        """Every failed run with why it failed: its step failures' errors, else the run failure's message.
+
+        A failed run that is not retried is what leaves a batch stuck; the reason
+        (a step's own error, or the worker's death as the daemon saw it) says
+        whether the retry policy or the step is to blame.
+        """
+        failed = []
+        for run in self.instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.FAILURE])):
+            why = []
+            for entry in self.instance.all_logs(run.run_id, of_type={DagsterEventType.STEP_FAILURE,
+                                                                     DagsterEventType.RUN_FAILURE}):
+                event = entry.dagster_event
+                if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data.error is not None:
+                    error = event.step_failure_data.error
+                    why.append(f"{event.step_key}: {error.cls_name}: {error.message.strip().splitlines()[0][:300]}")
+                elif event.event_type == DagsterEventType.RUN_FAILURE:
+                    why.append(f"run: {(entry.message or '').strip().splitlines()[0][:300] if entry.message else '?'}")
+            failed.append({"job": run.job_name, "batch": run.tags.get("dagster/partition"), "run_id": run.run_id,
+                           "retry_of": run.tags.get("dagster/parent_run_id"),
+                           "retried": bool(self.instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run.run_id}),
+                                                                  limit=1)),
+                           "why": why})
+        return failed
+
     def stop(self) -> None:
         for proxy in self.proxies.values():
             proxy.rate = 0.0
@@ -758,6 +783,7 @@ def report(harness: Harness, verdict: dict[str, Any], complete: bool, args: argp
         "daemon_restarts": harness.daemon_restarts,
         "runs_launched": harness.instance.get_runs_count(),
         "runs_failed": harness.instance.get_runs_count(RunsFilter(statuses=[DagsterRunStatus.FAILURE])),
+        "failed_runs": harness.failed_runs(),
         "seed": args.seed,
         "wall_s": round(wall_s, 1),
         "load_average_1m": load + [round(os.getloadavg()[0], 2)],
@@ -781,6 +807,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--burst-faults", type=int, default=2, help="faulty answers per peer burst (default 2)")
     parser.add_argument("--burst-s", type=float, default=10.0, help="longest peer burst in seconds (default 10)")
     parser.add_argument("--sensor-interval", type=int, default=2, help="sensor interval in seconds (default 2)")
+    parser.add_argument("--keep-logs", type=Path, default=None,
+                        help="copy the daemons' and code servers' logs into this directory before cleaning up")
     args = parser.parse_args(argv)
     args.classes = [kind.strip() for kind in args.classes.split(",") if kind.strip()]
     unknown = set(args.classes) - set(FAULT_CLASSES)
@@ -865,6 +893,10 @@ def main(argv: list[str] | None = None) -> int:
             harness.stop()
         os.environ.clear()
         os.environ.update(saved_env)
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in work.glob("*.log"):
+                shutil.copy(log, args.keep_logs / log.name)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -878,6 +910,9 @@ def print_readable(result: dict[str, Any]) -> None:
     say(f"duplicate state updates {result['duplicate_state_updates']}, reverted {result['reverted_state_updates']}, "
         f"lost or stuck batches {result['lost_or_stuck_batches']}, wrong records {result['wrong_records']}, "
         f"records without a tx {result['records_without_tx']}, max recovery {result['max_recovery_s']} s")
+    for run in result["failed_runs"]:
+        retried = "retried" if run["retried"] else "not retried"
+        say(f"  failed run {run['job']}[{run['batch']}] {run['run_id'][:8]} ({retried}): {'; '.join(run['why']) or '?'}")
     for entry in result["reorged_away"]:
         back = "the same transaction is back on chain" if entry["back_on_chain"] else "not on the canonical chain"
         say(f"  taken back by a reorg: batch {entry['batch']} {entry['tx_hash']} from L1 block {entry['l1_block']}: {back}")

@@ -15,6 +15,7 @@ from pathlib import Path
 from dagster import DefaultSensorStatus, Definitions, EnvVar
 
 from orchestrator_pipelines.aggregation_batching import AggregationPolicy
+from orchestrator_pipelines.alembic_scripts import install as install_alembic_scripts_once
 from orchestrator_pipelines.aggregation_jobs import AGGREGATION_JOBS
 from orchestrator_pipelines.aggregation_partitions import snos_batches_partitions
 from orchestrator_pipelines.assets import BATCH_ASSETS
@@ -216,4 +217,6 @@ def build_starknet_definitions(settings: Settings) -> Definitions:
     )
 
 
+# The code server builds an instance per sensor evaluation: Alembic's scripts read once (alembic_scripts.py).
+install_alembic_scripts_once()
 defs = build_definitions(load_settings())

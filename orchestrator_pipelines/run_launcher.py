@@ -22,6 +22,13 @@ keep their own launchers. When a source file under ``reload_packages``
 changes (an edit under ``dagster dev``), the next launch starts a new server,
 so a run never executes older code than the code server shows.
 
+A launch survives the daemon's death once its request is written: the request
+goes into the server's input at once, before the server has finished
+importing (the slow part of a launch), and the server forks every request it
+has read before it sees the end of its input. The worker records its own pid
+on the run (``orchestrator/run-worker-pid``) before the run starts, so the
+next daemon's run monitoring finds it, alive or dead, by that tag.
+
 Instance config::
 
     run_launcher:
@@ -52,7 +59,10 @@ from dagster._core.events import JobFailureData, RunFailureReason
 from dagster._core.launcher.base import CheckRunHealthResult, LaunchRunContext, RunLauncher, WorkerStatus
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
-RUN_WORKER_PID_TAG = "orchestrator/run-worker-pid"
+from orchestrator_pipelines.alembic_scripts import install as install_alembic_scripts_once
+from orchestrator_pipelines.run_worker_server import RUN_WORKER_PID_TAG
+
+install_alembic_scripts_once()  # the daemon opens the event-log shard of every run it creates
 DEFAULT_PRELOAD = ["orchestrator_pipelines.run_worker_preload"]
 DEFAULT_RELOAD_PACKAGES = ["orchestrator_pipelines", "resources", "sensors"]
 START_TIMEOUT_S = 120.0
@@ -63,6 +73,10 @@ EXIT_REPORT_WAIT_S = 2.0
 
 class RunWorkerServerError(RuntimeError):
     """The fork server could not be started or stopped answering."""
+
+
+class ServerReplaced(RunWorkerServerError):
+    """The request could not be written: the server was stopped (replaced) meanwhile. Nothing was sent."""
 
 
 def source_fingerprint(packages: Sequence[str]) -> tuple:
@@ -98,13 +112,9 @@ class _Server:
         self.exit_codes: dict[int, int] = {}
         self._changed = threading.Condition(self._lock)
         self.ready = False
+        self.replies_ended = False  # the server closed its output: every reply it sent has been read
         self._reader = threading.Thread(target=self._read, name="run-worker-server-replies", daemon=True)
         self._reader.start()
-        with self._changed:
-            if not self._changed.wait_for(lambda: self.ready or self.process.poll() is not None, START_TIMEOUT_S):
-                raise RunWorkerServerError(f"run worker server did not start within {START_TIMEOUT_S:.0f} s")
-        if not self.ready:
-            raise RunWorkerServerError(f"run worker server exited with code {self.process.returncode} while starting")
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -122,6 +132,7 @@ class _Server:
             if "exit_code" in message:
                 self._on_exit(message["pid"], message["exit_code"])
         with self._changed:
+            self.replies_ended = True
             self._changed.notify_all()
 
     @property
@@ -129,21 +140,35 @@ class _Server:
         return self.process.poll() is None
 
     def fork(self, run_id: str, instance_ref_json: str) -> int:
+        """Write the request (read by the server once it has imported its modules), then wait for the pid.
+
+        Written before the server is ready, so that if this process dies while it waits, the server still
+        forks the run: it reads every request before the end of its input. Concurrent launches write
+        theirs at once (waiting releases the lock). A server that exits has sent its last pid before its
+        output ends, so the answer is judged only once that end has been read.
+        """
         assert self.process.stdin is not None
         request = json.dumps({"run_id": run_id, "instance_ref": instance_ref_json}) + "\n"
         with self._changed:
-            self.process.stdin.write(request.encode())
-            self.process.stdin.flush()
-            if not self._changed.wait_for(lambda: run_id in self._forked or not self.alive, FORK_TIMEOUT_S):
+            try:
+                self.process.stdin.write(request.encode())
+                self.process.stdin.flush()
+            except (ValueError, BrokenPipeError) as exc:  # closed by stop(), or the server is gone
+                raise ServerReplaced(f"run worker server stopped before run {run_id} was sent") from exc
+            limit = FORK_TIMEOUT_S if self.ready else START_TIMEOUT_S + FORK_TIMEOUT_S
+            if not self._changed.wait_for(lambda: run_id in self._forked or self.replies_ended, limit):
+                if not self.ready:
+                    raise RunWorkerServerError(f"run worker server did not start within {START_TIMEOUT_S:.0f} s")
                 raise RunWorkerServerError(f"run worker server did not fork run {run_id} within {FORK_TIMEOUT_S:.0f} s")
             if run_id not in self._forked:
-                raise RunWorkerServerError(f"run worker server exited (code {self.process.returncode}) before run {run_id}")
+                what = "before run" if self.ready else "while starting, before run"
+                raise RunWorkerServerError(f"run worker server exited (code {self.process.returncode}) {what} {run_id}")
             return self._forked.pop(run_id)
 
     def exit_code(self, pid: int, wait_s: float = 0.0) -> int | None:
         """The exit code of worker ``pid`` if reaped, waiting up to ``wait_s`` for the server's report of it."""
         with self._changed:
-            self._changed.wait_for(lambda: pid in self.exit_codes or not self.alive, wait_s)
+            self._changed.wait_for(lambda: pid in self.exit_codes or self.replies_ended, wait_s)
             return self.exit_codes.get(pid)
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -240,13 +265,23 @@ class PreforkRunLauncher(RunLauncher, ConfigurableClass):
         run = context.dagster_run
         if run.job_code_origin is None:
             raise RunWorkerServerError(f"run {run.run_id} has no job code origin: it cannot be executed here")
+        instance_ref_json = serialize_value(self._instance.get_ref())
         with self._lock:
-            pid = self._current_server().fork(run.run_id, serialize_value(self._instance.get_ref()))
+            server = self._current_server()
+        # Not under the launcher's lock: a launch waiting for a starting server must not keep another
+        # launch's request out of the pipe (if the daemon dies then, only written requests are forked).
+        try:
+            pid = server.fork(run.run_id, instance_ref_json)
+        except ServerReplaced:  # a source change replaced it meanwhile: the request was not sent
+            with self._lock:
+                server = self._current_server()
+            pid = server.fork(run.run_id, instance_ref_json)
+        with self._lock:
             self._pids[run.run_id] = pid
             self._run_of_pid[pid] = run.run_id
             _forget_oldest(self._pids)
             _forget_oldest(self._run_of_pid)
-        self._instance.add_run_tags(run.run_id, {RUN_WORKER_PID_TAG: str(pid)})
+        # The pid tag is the worker's to write (run_worker_server.execute_run), before its run starts.
 
     def _worker_exited(self, pid: int, code: int) -> None:
         """A worker that died before its run finished fails the run now, as Dagster's code server does.

@@ -32,6 +32,7 @@ import orchestrator_pipelines.definitions  # noqa: F401 - the code location
 import orchestrator_pipelines.devnet.snos_runner  # noqa: F401 - the stand-in SNOS of `make dev` and the benchmarks
 import orchestrator_pipelines.starknet.aggregator  # noqa: F401
 import orchestrator_pipelines.starknet.da_segment  # noqa: F401
+from orchestrator_pipelines import alembic_scripts
 from orchestrator_pipelines.starknet import kzg
 
 # What a run worker imports between its instance and its first step, whatever the instance file says.
@@ -65,5 +66,15 @@ def _import_instance_classes() -> None:
             importlib.import_module(value.module_name)
 
 
+def _read_alembic_scripts() -> None:
+    """Dagster's migration scripts, read once here for every worker (see alembic_scripts.py)."""
+    import dagster._core.storage.runs.sqlite.sqlite_run_storage as sqlite_runs
+    from dagster._core.storage.sql import get_alembic_config
+
+    alembic_scripts.install()
+    alembic_scripts.KeptScriptDirectory.from_config(get_alembic_config(sqlite_runs.__file__)).as_revision_number("head")
+
+
 _import_instance_classes()
+_read_alembic_scripts()
 kzg.trusted_setup()  # about 2 s of CPU, then shared by every worker (copy-on-write)

@@ -20,7 +20,11 @@ child is forked, and ``{"pid": N, "exit_code": C}`` when it has reaped it.
 The server's own stdout is moved to another descriptor before anything is
 imported, so whatever the runs print goes to stderr and never into the
 protocol. End of input (the launcher closed the pipe, or its process died)
-stops the server (signals do not); runs already forked finish on their own.
+stops the server (signals do not), after it has forked every request read
+before it: a launcher that dies right after writing a request (the daemon
+killed while the server was still importing) still gets its run forked, and
+the replies nobody reads any more are dropped. Runs already forked finish on
+their own.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ import selectors
 import signal
 import sys
 from typing import IO
+
+# Written by the worker itself before its run starts: whoever launched it (a daemon since restarted,
+# perhaps) can find the worker of a STARTED run, alive or dead, by it.
+RUN_WORKER_PID_TAG = "orchestrator/run-worker-pid"
 
 
 def _protocol_streams() -> tuple[IO[bytes], IO[bytes]]:
@@ -46,7 +54,10 @@ def _protocol_streams() -> tuple[IO[bytes], IO[bytes]]:
 
 
 def _send(replies: IO[bytes], message: dict) -> None:
-    replies.write((json.dumps(message) + "\n").encode())
+    try:
+        replies.write((json.dumps(message) + "\n").encode())
+    except BrokenPipeError:
+        pass  # the launcher's process died: nobody reads the replies, but the runs it asked for are still forked
 
 
 def execute_run(run_id: str, instance_ref_json: str) -> int:
@@ -61,6 +72,7 @@ def execute_run(run_id: str, instance_ref_json: str) -> int:
     with capture_interrupts():
         instance_ref = deserialize_value(instance_ref_json, InstanceRef)
         with DagsterInstance.from_ref(instance_ref) as instance:
+            instance.add_run_tags(run_id, {RUN_WORKER_PID_TAG: str(os.getpid())})
             return _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=True)
 
 

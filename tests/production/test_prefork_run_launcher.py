@@ -9,15 +9,20 @@ coordinator would.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance, DagsterRunStatus, reconstructable
+from dagster._core.events import DagsterEvent, DagsterEventType
 from dagster._core.launcher.base import WorkerStatus
 from dagster._core.test_utils import instance_for_test
+from dagster._serdes import serialize_value
 
 from orchestrator_pipelines.run_launcher import RUN_WORKER_PID_TAG, PreforkRunLauncher
 from tests.production import launcher_probe_jobs
@@ -163,3 +168,69 @@ def test_a_changed_source_file_starts_a_new_fork_server(
     changed = _launch(instance, "succeeds")
     assert _wait(instance, changed.run_id, TERMINAL).status == DagsterRunStatus.SUCCESS
     assert instance.run_launcher._server.process.pid != server
+
+
+def test_a_launch_written_while_the_server_starts_runs_though_the_launcher_dies(
+    instance: DagsterInstance, probe_out: Path
+) -> None:
+    """The daemon killed mid-launch, its fork server still importing: the run is forked and runs anyway.
+
+    Otherwise it would stay STARTING until run monitoring's start timeout (minutes) failed it.
+    """
+    recon = reconstructable(launcher_probe_jobs.succeeds)
+    run = instance.create_run_for_job(job_def=recon.get_definition(), job_code_origin=recon.get_python_origin())
+    instance.report_dagster_event(
+        DagsterEvent(event_type_value=DagsterEventType.PIPELINE_STARTING.value, job_name=run.job_name), run_id=run.run_id
+    )
+    server = subprocess.Popen(  # as _Server starts it, but nobody will read its replies
+        [sys.executable, "-m", "orchestrator_pipelines.run_worker_server", "tests.production.launcher_probe_jobs"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )
+    request = {"run_id": run.run_id, "instance_ref": serialize_value(instance.get_ref())}
+    server.stdin.write((json.dumps(request) + "\n").encode())
+    # What the launching process's death does, while the server still imports: both pipes closed.
+    server.stdin.close()
+    server.stdout.close()
+    assert server.wait(timeout=60) == 0
+    assert _wait(instance, run.run_id, TERMINAL).status == DagsterRunStatus.SUCCESS
+    # The worker tagged the run with its pid itself: no launcher was left to do it.
+    assert instance.get_run_by_id(run.run_id).tags[RUN_WORKER_PID_TAG] == probe_out.read_text()
+
+
+DAEMON_KILLED_MID_LAUNCH = """
+import os, sys, threading, time
+from dagster import DagsterInstance
+from dagster._serdes import deserialize_value
+from dagster._core.instance.ref import InstanceRef
+instance = DagsterInstance.from_ref(deserialize_value(sys.argv[1], InstanceRef))
+for run_id in sys.argv[2:]:  # as the run queue's dequeue threads launch them, concurrently
+    threading.Thread(target=instance.launch_run, args=(run_id, None), daemon=True).start()
+time.sleep(1.5)
+os._exit(0)  # killed while its fork server is still importing: nobody writes a tag or reads a reply after this
+"""
+
+
+def test_concurrent_launches_all_run_though_the_daemon_dies_while_its_server_starts(
+    tmp_path: Path, probe_out: Path
+) -> None:
+    launcher = {
+        "module": "orchestrator_pipelines.run_launcher",
+        "class": "PreforkRunLauncher",
+        "config": {"preload_modules": ["tests.production.launcher_probe_jobs", "tests.production.slow_preload"],
+                   "reload_packages": ["probe_pkg"]},
+    }
+    (tmp_path / "slow_home").mkdir()
+    with instance_for_test(temp_dir=str(tmp_path / "slow_home"), overrides={"run_launcher": launcher}) as instance:
+        recon = reconstructable(launcher_probe_jobs.succeeds)
+        runs = [instance.create_run_for_job(job_def=recon.get_definition(), job_code_origin=recon.get_python_origin())
+                for _ in range(2)]
+        daemon = subprocess.run(
+            [sys.executable, "-c", DAEMON_KILLED_MID_LAUNCH, serialize_value(instance.get_ref()),
+             *[run.run_id for run in runs]],
+            timeout=60,
+        )
+        assert daemon.returncode == 0
+        assert {instance.get_run_by_id(run.run_id).status for run in runs} == {DagsterRunStatus.STARTING}
+        for run in runs:  # each forked by the orphaned server, each tagged by its own worker
+            assert _wait(instance, run.run_id, TERMINAL).status == DagsterRunStatus.SUCCESS
+            assert RUN_WORKER_PID_TAG in instance.get_run_by_id(run.run_id).tags
