@@ -615,7 +615,12 @@ class Harness:
                 event = entry.dagster_event
                 if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data.error is not None:
                     error = event.step_failure_data.error
-                    why.append(f"{event.step_key}: {error.cls_name}: {error.message.strip().splitlines()[0][:300]}")
+                    while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
+                        error = error.cause
+                    frames = [frame.strip().splitlines()[0] for frame in error.stack or []]
+                    where = next((f for f in reversed(frames) if "/site-packages/" not in f), frames[-1] if frames else "")
+                    why.append(f"{event.step_key}: {error.cls_name}: {error.message.strip().splitlines()[0][:300]}"
+                               f"{' at ' + where if where else ''}")
                 elif event.event_type == DagsterEventType.RUN_FAILURE:
                     why.append(f"run: {(entry.message or '').strip().splitlines()[0][:300] if entry.message else '?'}")
             failed.append({"job": run.job_name, "batch": run.tags.get("dagster/partition"), "run_id": run.run_id,
