@@ -5,8 +5,9 @@ Per tick: read the head, summarize the blocks after the last closed batch
 ``orchestrator_pipelines.batching``, write each closed batch's manifest to the
 artifact store, then add the partitions and request one ``prepare_batch`` run
 per batch (run key = batch key) in a single ``SensorResult``. A batch whose
-latest prepare run failed before it started (its launch failed) is requested
-again (:func:`relaunch_requests`).
+latest prepare run failed before it started (its launch failed), or failed
+because Dagster's own database was lost in a step, is requested again
+(:func:`relaunch_requests`).
 
 A node fault in the middle of the reads does not lose them: the blocks read
 before it are cut into batches as usual (the open batch is not closed by age,
@@ -61,6 +62,7 @@ from sensors.block_reads import fault_note, read_until_fault
 from sensors.cursor import dump_cursor, load_cursor
 from sensors.peer_guard import refusing_other_chains
 from sensors.settlement_watch import fresh_run_key
+from sensors.storage_failures import failed_on_storage, step_failure_errors
 
 FIRST_BLOCK_TAG = "orchestrator/first_block"
 LAST_BLOCK_TAG = "orchestrator/last_block"
@@ -68,6 +70,9 @@ OPEN_BLOCKS = "open_blocks"
 WILL_RETRY_TAG = "dagster/will_retry"
 # Failed prepare runs looked at per tick (newest first): a launch failure is found within a few ticks.
 RELAUNCH_LOOKBACK = 20
+# Runs of one batch requested again after losing Dagster's database; past that an operator looks (the alert).
+MAX_STORAGE_RELAUNCHES = 3
+RELAUNCHED_TAG = "orchestrator/relaunched"
 
 
 def summarize(update: StateUpdate, number: int, timestamp: int, version: str) -> BlockSummary:
@@ -109,15 +114,17 @@ def _start(context: SensorEvaluationContext, store, settlement: SettlementResour
 
 
 def relaunch_requests(context: SensorEvaluationContext) -> list[RunRequest]:
-    """A new ``prepare_batch`` run for each batch whose latest one failed before it started.
+    """A new ``prepare_batch`` run for each batch whose latest one failed for a reason outside the batch.
 
     A run whose launch failed (the code server was down or restarting when the
     daemon launched it) is marked failed without ever running, and Dagster's run
-    retries do not retry it (``dagster/will_retry`` is false). The batch was
-    requested once, by its run key, so nothing would ever prepare it again, and
-    every later batch would wait behind it for settlement. A run that started
-    and failed is left alone: its failure is the step's verdict (or run retries
-    take it again).
+    retries do not retry it (``dagster/will_retry`` is false). A run whose step
+    lost Dagster's own database mid-write (:mod:`sensors.storage_failures`)
+    is a step failure, which run retries skip too. The batch was requested once,
+    by its run key, so nothing would ever prepare it again, and every later
+    batch would wait behind it for settlement. Any other failure is the step's
+    verdict and is left alone (the run failure alert goes out); so is a batch
+    whose runs lost the database ``MAX_STORAGE_RELAUNCHES`` times already.
     """
     instance = context.instance
     requests, seen = [], set()
@@ -127,15 +134,27 @@ def relaunch_requests(context: SensorEvaluationContext) -> list[RunRequest]:
     for record in failed:
         run = record.dagster_run
         key = run.tags.get("dagster/partition")
-        if key is None or key in seen or record.start_time is not None or run.tags.get(WILL_RETRY_TAG) == "true":
+        if key is None or key in seen or run.tags.get(WILL_RETRY_TAG) == "true":
             continue
         seen.add(key)
         runs = instance.get_run_records(RunsFilter(job_name=prepare_batch_job.name, tags={"dagster/partition": key}), limit=1)
         if not runs or runs[0].dagster_run.run_id != run.run_id:
             continue  # a later run of the batch exists
-        context.log.warning(f"batch {key}: prepare run {run.run_id} failed before it started; requesting it again")
-        count = instance.get_runs_count(RunsFilter(job_name=prepare_batch_job.name, tags={"dagster/partition": key}))
         tags = {tag: run.tags[tag] for tag in (FIRST_BLOCK_TAG, LAST_BLOCK_TAG) if tag in run.tags}
+        if record.start_time is None:
+            why = "failed before it started"
+        elif failed_on_storage(step_failure_errors(instance, run.run_id)):
+            relaunched = instance.get_runs_count(RunsFilter(
+                job_name=prepare_batch_job.name, tags={"dagster/partition": key, RELAUNCHED_TAG: "storage"}
+            ))
+            if relaunched >= MAX_STORAGE_RELAUNCHES:
+                continue
+            why = "lost Dagster's database in a step"
+            tags[RELAUNCHED_TAG] = "storage"
+        else:
+            continue
+        context.log.warning(f"batch {key}: prepare run {run.run_id} {why}; requesting it again")
+        count = instance.get_runs_count(RunsFilter(job_name=prepare_batch_job.name, tags={"dagster/partition": key}))
         requests.append(RunRequest(run_key=fresh_run_key(context, f"prepare-{key}", count), partition_key=key, tags=tags))
     return requests
 
