@@ -615,7 +615,7 @@ class Harness:
                 event = entry.dagster_event
                 if event.event_type == DagsterEventType.STEP_FAILURE and event.step_failure_data.error is not None:
                     error = event.step_failure_data.error
-                    while error.cause is not None and error.cls_name in ("DagsterExecutionStepExecutionError",):
+                    while error.cause is not None and error.cls_name == "DagsterExecutionStepExecutionError":
                         error = error.cause
                     frames = [frame.strip().splitlines()[0] for frame in error.stack or []]
                     where = next((f for f in reversed(frames) if "/site-packages/" not in f), frames[-1] if frames else "")

@@ -162,7 +162,7 @@ class _Server:
                 raise RunWorkerServerError(f"run worker server did not fork run {run_id} within {FORK_TIMEOUT_S:.0f} s")
             if run_id not in self._forked:
                 what = "before run" if self.ready else "while starting, before run"
-                raise RunWorkerServerError(f"run worker server exited (code {self.process.returncode}) {what} {run_id}")
+                raise RunWorkerServerError(f"run worker server exited (code {self.process.poll()}) {what} {run_id}")
             return self._forked.pop(run_id)
 
     def exit_code(self, pid: int, wait_s: float = 0.0) -> int | None:
